@@ -1,0 +1,44 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INI ?= development.ini
+# pytest-xdist workers: each gets its own database (see tests/conftest.py).
+WORKERS ?= 2
+
+.PHONY: install run test lint format conformance schemathesis clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,prod,testing]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## run: migrate the embedded SQLite database, load demo data, serve on :6543
+run: install
+	$(BIN)/myapp-initdb $(INI)
+	$(BIN)/pserve $(INI)
+
+## test: lint, then the whole suite against Postgres (TEST_DATABASE_URL)
+test: install
+	$(BIN)/ruff check myapp tests alembic
+	$(BIN)/ruff format --check myapp tests alembic
+	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check myapp tests alembic
+
+format: install
+	$(BIN)/ruff format myapp tests alembic
+	$(BIN)/ruff check --fix myapp tests alembic
+
+## conformance: the external RealWorld suites against a live server (CI runs these)
+conformance: install
+	bash .ci/conformance.sh
+
+clean:
+	rm -rf $(VENV) conduit.sqlite* .pytest_cache

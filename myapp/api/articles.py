@@ -1,0 +1,96 @@
+"""/articles, /articles/feed, /articles/{slug} and favourites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from myapp.api.auth import optional_user, required_user
+from myapp.api.serialize import article_body
+from myapp.api.validation import int_param, str_param, validated_body
+from myapp.models import User
+from myapp.resources import USER
+from myapp.services import articles
+from myapp.services.articles import LIMIT_DEFAULT, LIMIT_MAX, Filters
+
+
+def _page(request: Request, viewer: User | None, filters: Filters) -> dict[str, Any]:
+    limit = int_param(request, "limit", LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX)
+    offset = int_param(request, "offset", 0, minimum=0)
+    views, count = articles.list_articles(request.dbsession, viewer, filters, limit, offset)
+    return {
+        "articles": [article_body(view, with_body=False) for view in views],
+        "articlesCount": count,
+    }
+
+
+def _single(request: Request, viewer: User | None, slug: str) -> dict[str, Any]:
+    return {"article": article_body(articles.get_view(request.dbsession, viewer, slug))}
+
+
+@view_config(route_name="api.articles", request_method="GET", renderer="json")
+def list_articles(request: Request) -> dict[str, Any]:
+    filters = Filters(
+        tag=str_param(request, "tag"),
+        author=str_param(request, "author"),
+        favorited=str_param(request, "favorited"),
+    )
+    return _page(request, optional_user(request), filters)
+
+
+@view_config(route_name="api.feed", request_method="GET", renderer="json", permission=USER)
+def feed(request: Request) -> dict[str, Any]:
+    viewer = required_user(request)
+    return _page(request, viewer, Filters(feed_of=viewer.id))
+
+
+@view_config(route_name="api.articles", request_method="POST", renderer="json", permission=USER)
+def create(request: Request) -> dict[str, Any]:
+    author = required_user(request)
+    data = validated_body(request, "NewArticleRequest", "article")
+    article = articles.create(request.dbsession, author, data)
+    request.response.status = 201
+    return _single(request, author, article.slug)
+
+
+@view_config(route_name="api.article", request_method="GET", renderer="json")
+def read(request: Request) -> dict[str, Any]:
+    return _single(request, optional_user(request), request.matchdict["slug"])
+
+
+@view_config(route_name="api.article", request_method="PUT", renderer="json", permission=USER)
+def update(request: Request) -> dict[str, Any]:
+    user = required_user(request)
+    article = articles.get_article(request.dbsession, request.matchdict["slug"])
+    articles.check_author(article, user)
+    data = validated_body(request, "UpdateArticleRequest", "article")
+    articles.edit(request.dbsession, article, data)
+    return _single(request, user, article.slug)
+
+
+@view_config(route_name="api.article", request_method="DELETE", permission=USER)
+def delete(request: Request) -> Response:
+    user = required_user(request)
+    article = articles.get_article(request.dbsession, request.matchdict["slug"])
+    articles.check_author(article, user)
+    articles.remove(request.dbsession, article)
+    return Response(status=204)
+
+
+@view_config(route_name="api.favorite", request_method="POST", renderer="json", permission=USER)
+def favorite(request: Request) -> dict[str, Any]:
+    user = required_user(request)
+    article = articles.get_article(request.dbsession, request.matchdict["slug"])
+    articles.favorite(request.dbsession, user, article)
+    return _single(request, user, article.slug)
+
+
+@view_config(route_name="api.favorite", request_method="DELETE", renderer="json", permission=USER)
+def unfavorite(request: Request) -> dict[str, Any]:
+    user = required_user(request)
+    article = articles.get_article(request.dbsession, request.matchdict["slug"])
+    articles.unfavorite(request.dbsession, user, article)
+    return _single(request, user, article.slug)

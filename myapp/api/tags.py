@@ -1,0 +1,15 @@
+"""/tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.request import Request
+from pyramid.view import view_config
+
+from myapp.services import articles
+
+
+@view_config(route_name="api.tags", request_method="GET", renderer="json")
+def tags(request: Request) -> dict[str, Any]:
+    return {"tags": articles.all_tags(request.dbsession)}

@@ -1,0 +1,73 @@
+"""Compose the application: settings first, then one ``include`` per concern.
+
+Settings come from the ini file; environment variables override them, and
+settings passed explicitly (tests) win over both, because we only *set
+default* from the environment when the key was not given explicitly
+(the shape of warehouse's ``maybe_set``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.settings import asbool
+
+# (setting key, environment variable, coercer)
+ENVIRONMENT_SETTINGS: list[tuple[str, str, Callable[[str], Any]]] = [
+    ("sqlalchemy.url", "DATABASE_URL", str),
+    ("sqlalchemy.pool_size", "DB_POOL_SIZE", int),
+    ("sqlalchemy.max_overflow", "DB_MAX_OVERFLOW", int),
+    ("sqlalchemy.pool_timeout", "DB_POOL_TIMEOUT", float),
+    ("sqlalchemy.pool_recycle", "DB_POOL_RECYCLE", int),
+    ("sqlalchemy.pool_pre_ping", "DB_POOL_PRE_PING", asbool),
+    ("db.statement_timeout_ms", "DB_STATEMENT_TIMEOUT_MS", int),
+    ("redis.url", "REDIS_URL", str),
+    ("auth.secret", "SECRET_KEY", str),
+    ("auth.token_ttl_seconds", "TOKEN_TTL_SECONDS", int),
+    ("api.max_body_bytes", "MAX_BODY_BYTES", int),
+]
+
+
+def settings_from_environment(
+    settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Return a copy of ``settings`` with environment overrides applied.
+
+    An environment variable replaces the ini value; a key that the caller
+    marks as explicit (``_explicit``) is never replaced, so tests can pin a
+    value whatever the environment says.
+    """
+    environ = os.environ if environ is None else environ
+    result = dict(settings)
+    explicit = set(result.pop("_explicit", ()))
+    for key, env_name, coerce in ENVIRONMENT_SETTINGS:
+        if key not in explicit and environ.get(env_name):
+            result[key] = coerce(environ[env_name])
+    return result
+
+
+def configure(settings: Mapping[str, Any]) -> Configurator:
+    settings = settings_from_environment(settings)
+    config = Configurator(settings=settings, root_factory="myapp.resources.Root")
+
+    # Transactions first: every later concern joins the request's transaction
+    # (pyramid_tm), and a retryable error replays the whole request
+    # (pyramid_retry) — see myapp.db for which errors count as retryable.
+    config.include("pyramid_tm")
+    config.include("pyramid_retry")
+    # The database engine, the pool, and request.dbsession.
+    config.include("myapp.db")
+    # Who is calling: JWT tokens for the API, argon2 password hashes.
+    config.include("myapp.security")
+    # Templates for the HTML pages and the API explorer.
+    config.include("pyramid_jinja2")
+    # The RealWorld JSON API under /api (routes, validation, error format).
+    config.include("myapp.api", route_prefix="/api")
+
+    # Decorators only take effect here, so importing a module never
+    # registers anything by itself.
+    config.scan("myapp.api")
+    return config

@@ -1,0 +1,19 @@
+"""All models, imported in one place so that ``Base.metadata`` is complete
+(Alembic's autogenerate and the schema test rely on it)."""
+
+from myapp.models.article import Article, ArticleTag, Favorite, Tag
+from myapp.models.comment import Comment
+from myapp.models.meta import Base, metadata
+from myapp.models.user import Follow, User
+
+__all__ = [
+    "Article",
+    "ArticleTag",
+    "Base",
+    "Comment",
+    "Favorite",
+    "Follow",
+    "Tag",
+    "User",
+    "metadata",
+]

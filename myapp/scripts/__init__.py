@@ -1,0 +1,1 @@
+"""Console scripts (see ``[project.scripts]`` in pyproject.toml)."""

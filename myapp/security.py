@@ -1,0 +1,170 @@
+"""Who is calling, and what they may do.
+
+* Passwords: argon2id (argon2-cffi); hashes are upgraded on login when the
+  configured cost changes.
+* The API: ``Authorization: Token <jwt>`` (``Bearer`` is accepted too), a
+  PyJWT HS256 token signed with ``auth.secret`` that expires after
+  ``auth.token_ttl_seconds``. Its subject is the user id, so renaming a user
+  does not invalidate their tokens.
+* Permissions: Pyramid's ACLs. Resources (articles, comments) carry an
+  ``__acl__`` naming their author; views ask ``request.has_permission``.
+
+``identity`` never raises: a bad token leaves ``request.token_error`` set
+("is invalid", "has expired") so the API can answer 401 with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from pyramid.request import Request, RequestLocalCache
+from pyramid.settings import asbool
+from sqlalchemy import select
+
+from myapp.models import User
+
+log = logging.getLogger(__name__)
+
+TOKEN_SCHEMES = ("token", "bearer")
+JWT_ALGORITHM = "HS256"
+JWT_ISSUER = "conduit"
+
+
+class Passwords:
+    """argon2id hashing with costs from settings (tests lower them)."""
+
+    def __init__(self, time_cost: int = 3, memory_cost: int = 65536, parallelism: int = 4):
+        self.hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
+        )
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self.hasher.check_needs_rehash(password_hash)
+
+
+class Tokens:
+    def __init__(self, secret: str, ttl_seconds: int):
+        self.secret = secret
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def issue(self, user_id: int) -> str:
+        now = datetime.now(UTC)
+        payload = {"sub": str(user_id), "iat": now, "exp": now + self.ttl, "iss": JWT_ISSUER}
+        return jwt.encode(payload, self.secret, algorithm=JWT_ALGORITHM)
+
+    def user_id(self, token: str) -> int:
+        """The token's user id; raises ``jwt.InvalidTokenError`` when it is bad."""
+        payload = jwt.decode(
+            token,
+            self.secret,
+            algorithms=[JWT_ALGORITHM],
+            issuer=JWT_ISSUER,
+            options={"require": ["sub", "exp", "iat"]},
+        )
+        try:
+            return int(payload["sub"])
+        except (TypeError, ValueError) as exc:
+            raise jwt.InvalidTokenError("bad subject") from exc
+
+
+def token_from_header(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() in TOKEN_SCHEMES and value.strip():
+        return value.strip()
+    return None
+
+
+class SecurityPolicy:
+    """Token identity for the API; the page session is added by myapp.sessions."""
+
+    def __init__(self) -> None:
+        self.cache = RequestLocalCache(self.load_identity)
+        self.acl = ACLHelper()
+
+    def load_identity(self, request: Request) -> User | None:
+        request.token_error = None
+        if "Authorization" not in request.headers:
+            return None
+        token = token_from_header(request)
+        if token is None:
+            request.token_error = "is invalid"
+            return None
+        tokens: Tokens = request.registry["tokens"]
+        try:
+            user_id = tokens.user_id(token)
+        except jwt.ExpiredSignatureError:
+            request.token_error = "has expired"
+            return None
+        except jwt.InvalidTokenError:
+            request.token_error = "is invalid"
+            return None
+        user = request.dbsession.execute(
+            select(User).where(User.id == user_id)
+        ).scalar_one_or_none()
+        if user is None:
+            request.token_error = "is invalid"
+        return user
+
+    def identity(self, request: Request) -> User | None:
+        return self.cache.get_or_create(request)
+
+    def authenticated_userid(self, request: Request) -> int | None:
+        user = self.identity(request)
+        return None if user is None else user.id
+
+    def effective_principals(self, request: Request) -> list[str]:
+        principals = [Everyone]
+        user = self.identity(request)
+        if user is not None:
+            principals += [Authenticated, f"user:{user.id}"]
+        return principals
+
+    def permits(self, request: Request, context: Any, permission: str) -> Any:
+        return self.acl.permits(context, self.effective_principals(request), permission)
+
+    def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
+        return []
+
+    def forget(self, request: Request, **kw: Any) -> list[tuple[str, str]]:
+        return []
+
+
+def includeme(config: Configurator) -> None:
+    settings = config.get_settings()
+    secret = settings.get("auth.secret")
+    if not secret:
+        if asbool(settings.get("auth.require_secret", False)):
+            raise ConfigurationError("SECRET_KEY (auth.secret) must be set: replicas share it")
+        # A random secret works for one process and is never a secret in git;
+        # production.ini insists on SECRET_KEY instead.
+        log.warning("auth.secret is not set: using a random one, tokens die with this process")
+        secret = secrets.token_urlsafe(32)
+        settings["auth.secret"] = secret
+    config.registry["tokens"] = Tokens(
+        str(secret), int(settings.get("auth.token_ttl_seconds", 14 * 24 * 3600))
+    )
+    config.registry["passwords"] = Passwords(
+        time_cost=int(settings.get("auth.argon2_time_cost", 3)),
+        memory_cost=int(settings.get("auth.argon2_memory_cost", 65536)),
+        parallelism=int(settings.get("auth.argon2_parallelism", 4)),
+    )
+    config.set_security_policy(SecurityPolicy())

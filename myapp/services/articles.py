@@ -1,0 +1,259 @@
+"""Articles: lists and feeds, reads, writes, tags and favourites.
+
+Every list is one query for the page (author joined, the viewer's
+``favorited``/``following`` flags as EXISTS columns), one for the page's
+tags, and one count: three queries whatever the page size.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from slugify import slugify
+from sqlalchemy import ColumnElement, Select, delete, exists, false, func, select, update
+from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from myapp.models.article import SLUG_MAX
+from myapp.models.meta import utcnow
+from myapp.services import rules
+from myapp.services.errors import ErrorMap, Forbidden, NotFound
+
+LIMIT_DEFAULT = 20
+LIMIT_MAX = 100
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """An article as one viewer sees it."""
+
+    article: Article
+    favorited: bool
+    following: bool
+
+
+@dataclass(frozen=True)
+class Filters:
+    tag: str | None = None
+    author: str | None = None
+    favorited: str | None = None
+    feed_of: int | None = None  # the follower's user id, for "Your Feed"
+
+
+def _viewer_select(viewer: User | None) -> Select[Any]:
+    if viewer is None:
+        favorited: ColumnElement[bool] = false().label("favorited")
+        following: ColumnElement[bool] = false().label("following")
+    else:
+        favorited = (
+            exists()
+            .where(Favorite.article_id == Article.id, Favorite.user_id == viewer.id)
+            .label("favorited")
+        )
+        following = (
+            exists()
+            .where(Follow.followed_id == Article.author_id, Follow.follower_id == viewer.id)
+            .label("following")
+        )
+    return (
+        select(Article, favorited, following)
+        .join(Article.author)
+        .options(
+            contains_eager(Article.author),
+            selectinload(Article.tag_links).joinedload(ArticleTag.tag),
+        )
+    )
+
+
+def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.tag is not None:
+        conditions.append(
+            Article.id.in_(select(ArticleTag.article_id).join(Tag).where(Tag.name == filters.tag))
+        )
+    if filters.author is not None:
+        conditions.append(User.username == filters.author)
+    if filters.favorited is not None:
+        conditions.append(
+            Article.id.in_(
+                select(Favorite.article_id)
+                .join(User, User.id == Favorite.user_id)
+                .where(User.username == filters.favorited)
+            )
+        )
+    if filters.feed_of is not None:
+        conditions.append(
+            Article.author_id.in_(
+                select(Follow.followed_id).where(Follow.follower_id == filters.feed_of)
+            )
+        )
+    return conditions
+
+
+def list_articles(
+    db: Session, viewer: User | None, filters: Filters, limit: int, offset: int
+) -> tuple[list[ArticleView], int]:
+    conditions = _conditions(filters)
+    page = (
+        _viewer_select(viewer)
+        .where(*conditions)
+        .order_by(Article.created_at.desc(), Article.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    views = [ArticleView(row[0], bool(row[1]), bool(row[2])) for row in db.execute(page)]
+    count_query = select(func.count(Article.id)).where(*conditions)
+    if filters.author is not None:
+        count_query = count_query.join(Article.author)
+    count = int(db.scalar(count_query) or 0)
+    return views, count
+
+
+def get_view(db: Session, viewer: User | None, slug: str) -> ArticleView:
+    row = db.execute(_viewer_select(viewer).where(Article.slug == slug)).first()
+    if row is None:
+        raise NotFound("article")
+    return ArticleView(row[0], bool(row[1]), bool(row[2]))
+
+
+def get_article(db: Session, slug: str) -> Article:
+    article = db.scalar(select(Article).where(Article.slug == slug))
+    if article is None:
+        raise NotFound("article")
+    return article
+
+
+def _unique_slug(db: Session, title: str, current: Article | None = None) -> str:
+    base = slugify(title, max_length=SLUG_MAX - 8, word_boundary=True) or "article"
+    if current is not None and (current.slug == base or current.slug.startswith(base + "-")):
+        return current.slug
+    slug = base
+    # Duplicate titles are allowed: a short random suffix keeps slugs unique
+    # without counting rows. A concurrent twin still hits the unique
+    # constraint and pyramid_retry replays the request.
+    while db.scalar(select(Article.id).where(Article.slug == slug)) is not None:
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+def _set_tags(db: Session, article: Article, names: list[str]) -> None:
+    existing = {}
+    if names:
+        existing = {t.name: t for t in db.scalars(select(Tag).where(Tag.name.in_(names)))}
+    links = []
+    for position, name in enumerate(names):
+        tag = existing.get(name)
+        if tag is None:
+            tag = Tag(name=name)
+            db.add(tag)
+        links.append(ArticleTag(tag=tag, position=position))
+    article.tag_links = links
+
+
+def create(db: Session, author: User, data: dict[str, Any]) -> Article:
+    errors: ErrorMap = {}
+    title = rules.clean_title(errors, data.get("title", ""))
+    description = rules.clean_description(errors, data.get("description", ""))
+    body = rules.clean_body(errors, data.get("body", ""))
+    tags = rules.clean_tags(errors, data.get("tagList") or [])
+    rules.raise_if(errors)
+    now = utcnow()
+    article = Article(
+        slug=_unique_slug(db, title),
+        title=title,
+        description=description,
+        body=body,
+        author=author,
+        favorites_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    set_committed_value(article, "tag_links", [])
+    db.add(article)
+    _set_tags(db, article, tags)
+    db.flush()
+    return article
+
+
+def check_author(article: Article, user: User) -> None:
+    if article.author_id != user.id:
+        raise Forbidden("article")
+
+
+def load_tags(db: Session, article: Article) -> None:
+    """Load ``article.tag_links`` (they are never lazy-loaded by accident)."""
+    db.execute(
+        select(Article)
+        .where(Article.id == article.id)
+        .options(selectinload(Article.tag_links).joinedload(ArticleTag.tag))
+    ).all()
+
+
+def edit(db: Session, article: Article, data: dict[str, Any]) -> Article:
+    """Change the fields present in ``data``; the slug follows the title."""
+    errors: ErrorMap = {}
+    values: dict[str, Any] = {}
+    if "title" in data:
+        values["title"] = rules.clean_title(errors, data["title"])
+    if "description" in data:
+        values["description"] = rules.clean_description(errors, data["description"])
+    if "body" in data:
+        values["body"] = rules.clean_body(errors, data["body"])
+    tags = rules.clean_tags(errors, data["tagList"]) if "tagList" in data else None
+    rules.raise_if(errors)
+    load_tags(db, article)
+    if "title" in values and values["title"] != article.title:
+        article.slug = _unique_slug(db, values["title"], current=article)
+    for key, value in values.items():
+        setattr(article, key, value)
+    if tags is not None and tags != article.tag_list:
+        _set_tags(db, article, tags)
+    if values or tags is not None:
+        article.updated_at = utcnow()
+    db.flush()
+    return article
+
+
+def remove(db: Session, article: Article) -> None:
+    db.execute(delete(Article).where(Article.id == article.id))
+    db.expunge(article)
+
+
+def favorite(db: Session, user: User, article: Article) -> None:
+    if db.get(Favorite, (user.id, article.id)) is not None:
+        return
+    db.add(Favorite(user_id=user.id, article_id=article.id))
+    db.flush()
+    _bump_favorites(db, article, +1)
+
+
+def unfavorite(db: Session, user: User, article: Article) -> None:
+    result = db.execute(
+        delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article.id)
+    )
+    if result.rowcount:
+        _bump_favorites(db, article, -1)
+
+
+def _bump_favorites(db: Session, article: Article, delta: int) -> None:
+    # One atomic UPDATE: concurrent favourites never lose a count.
+    new_count = db.scalar(
+        update(Article)
+        .where(Article.id == article.id)
+        .values(favorites_count=Article.favorites_count + delta)
+        .returning(Article.favorites_count)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(article, "favorites_count", int(new_count or 0))
+
+
+def all_tags(db: Session) -> list[str]:
+    """Tags in use, most used first."""
+    uses = func.count(ArticleTag.article_id)
+    query = (
+        select(Tag.name).join(ArticleTag).group_by(Tag.id, Tag.name).order_by(uses.desc(), Tag.name)
+    )
+    return list(db.scalars(query))
