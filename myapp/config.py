@@ -66,8 +66,11 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     config.include("pyramid_jinja2")
     # The RealWorld JSON API under /api (routes, validation, error format).
     config.include("myapp.api", route_prefix="/api")
+    # The API explorer (Swagger UI) and the spec itself, at /api/docs.
+    config.include("myapp.explorer")
 
     # Decorators only take effect here, so importing a module never
     # registers anything by itself.
     config.scan("myapp.api")
+    config.scan("myapp.explorer")
     return config
