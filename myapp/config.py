@@ -60,6 +60,11 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     config.include("pyramid_retry")
     # The database engine, the pool, and request.dbsession.
     config.include("myapp.db")
+    # The cache regions, purged after commit (after myapp.db: it watches
+    # the session factory), then HTTP caching of GET responses.
+    config.include("myapp.cache")
+    config.include("myapp.services.public")
+    config.include("myapp.httpcache")
     # Who is calling: JWT tokens for the API, argon2 password hashes.
     config.include("myapp.security")
     # Templates for the HTML pages and the API explorer.

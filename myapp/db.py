@@ -30,7 +30,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.settings import asbool
 from pyramid_retry import mark_error_retryable
-from sqlalchemy import engine_from_config, event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,14 +63,15 @@ def normalize_url(url: str | None) -> str:
 
 def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     """Build a pooled engine from ``settings`` (keys under ``prefix``)."""
-    options: dict[str, Any] = {}
     url = normalize_url(settings.get(prefix + "url"))
-    options[prefix + "url"] = url
     is_sqlite = url.startswith("sqlite")
+    # create_engine, not engine_from_config: the latter coerces
+    # ``pool_timeout`` with int(), so "0.5" would become 0 (no wait at all).
+    pool_args: dict[str, Any] = {}
     for name, coerce in POOL_SETTINGS.items():
         value = settings.get(prefix + name)
         if value is not None and value != "" and not (is_sqlite and name != "pool_pre_ping"):
-            options[prefix + name] = coerce(value)
+            pool_args[name] = coerce(value)
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
         timeout_ms = int(settings.get("db.statement_timeout_ms", 0) or 0)
@@ -78,7 +79,7 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
             connect_args["options"] = f"-c statement_timeout={timeout_ms}"
         connect_args["connect_timeout"] = int(settings.get("db.connect_timeout", 5))
         connect_args["application_name"] = str(settings.get("db.application_name", "conduit"))
-    engine = engine_from_config(options, prefix=prefix, connect_args=connect_args, future=True)
+    engine = create_engine(url, connect_args=connect_args, **pool_args)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     # A child process must not reuse the parent's sockets; see module docs.

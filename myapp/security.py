@@ -9,6 +9,10 @@
 * Permissions: Pyramid's ACLs. Resources (articles, comments) carry an
   ``__acl__`` naming their author; views ask ``request.has_permission``.
 
+* The pages: without an ``Authorization`` header, the page session names the
+  user (myapp.sessions: cookie + Redis or signed cookie); ``remember`` and
+  ``forget`` start and end that session. Requests under /api never read it.
+
 ``identity`` never raises: a bad token leaves ``request.token_error`` set
 ("is invalid", "has expired") so the API can answer 401 with the reason.
 """
@@ -30,6 +34,7 @@ from pyramid.request import Request, RequestLocalCache
 from pyramid.settings import asbool
 from sqlalchemy import select
 
+from myapp import sessions
 from myapp.models import User
 
 log = logging.getLogger(__name__)
@@ -94,7 +99,7 @@ def token_from_header(request: Request) -> str | None:
 
 
 class SecurityPolicy:
-    """Token identity for the API; the page session is added by myapp.sessions."""
+    """Token identity for the API, the page session for the pages."""
 
     def __init__(self) -> None:
         self.cache = RequestLocalCache(self.load_identity)
@@ -103,7 +108,7 @@ class SecurityPolicy:
     def load_identity(self, request: Request) -> User | None:
         request.token_error = None
         if "Authorization" not in request.headers:
-            return None
+            return sessions.session_identity(request)
         token = token_from_header(request)
         if token is None:
             request.token_error = "is invalid"
@@ -142,10 +147,12 @@ class SecurityPolicy:
         return self.acl.permits(context, self.effective_principals(request), permission)
 
     def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
-        return []
+        """Start a page session; pass ``user=`` to spare a query."""
+        user = kw.get("user") or request.dbsession.get(User, userid)
+        return [] if user is None else sessions.remember(request, user)
 
     def forget(self, request: Request, **kw: Any) -> list[tuple[str, str]]:
-        return []
+        return sessions.forget(request)
 
 
 def includeme(config: Configurator) -> None:

@@ -128,6 +128,8 @@ def dbsession(connection: Connection) -> Iterator[Session]:
 def testapp(wsgi_app: Any, connection: Connection) -> webtest.TestApp:
     factory = wsgi_app.registry["dbsession_factory"]
     factory.configure(bind=connection, join_transaction_mode="create_savepoint")
+    # The database is rolled back after each test; so is the cache.
+    wsgi_app.registry["cache"].invalidate_all()
     return webtest.TestApp(wsgi_app, extra_environ={"HTTP_HOST": "localhost"})
 
 

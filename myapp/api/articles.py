@@ -9,26 +9,32 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from myapp.api.auth import optional_user, required_user
-from myapp.api.serialize import article_body
 from myapp.api.validation import int_param, str_param, validated_body
 from myapp.models import User
 from myapp.resources import USER
-from myapp.services import articles
+from myapp.services import articles, public
 from myapp.services.articles import LIMIT_DEFAULT, LIMIT_MAX, Filters
 
 
-def _page(request: Request, viewer: User | None, filters: Filters) -> dict[str, Any]:
+def _paging(request: Request) -> tuple[int, int]:
     limit = int_param(request, "limit", LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX)
     offset = int_param(request, "offset", 0, minimum=0)
-    views, count = articles.list_articles(request.dbsession, viewer, filters, limit, offset)
+    return limit, offset
+
+
+def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
     return {
-        "articles": [article_body(view, with_body=False) for view in views],
+        "articles": public.personalise(request.dbsession, viewer, entries),
         "articlesCount": count,
     }
 
 
-def _single(request: Request, viewer: User | None, slug: str) -> dict[str, Any]:
-    return {"article": article_body(articles.get_view(request.dbsession, viewer, slug))}
+def _single(
+    request: Request, viewer: User | None, slug: str, fresh: bool = False
+) -> dict[str, Any]:
+    """One article for ``viewer``; ``fresh`` after a write, whose purge waits for the commit."""
+    entry = public.article(request.dbsession, request.cache, slug, fresh=fresh)
+    return {"article": public.personalise(request.dbsession, viewer, [entry])[0]}
 
 
 @view_config(route_name="api.articles", request_method="GET", renderer="json")
@@ -38,13 +44,18 @@ def list_articles(request: Request) -> dict[str, Any]:
         author=str_param(request, "author"),
         favorited=str_param(request, "favorited"),
     )
-    return _page(request, optional_user(request), filters)
+    viewer = optional_user(request)
+    limit, offset = _paging(request)
+    entries, count = public.article_page(request.dbsession, request.cache, filters, limit, offset)
+    return _page(request, viewer, entries, count)
 
 
 @view_config(route_name="api.feed", request_method="GET", renderer="json", permission=USER)
 def feed(request: Request) -> dict[str, Any]:
     viewer = required_user(request)
-    return _page(request, viewer, Filters(feed_of=viewer.id))
+    limit, offset = _paging(request)
+    entries, count = public.feed_page(request.dbsession, viewer, limit, offset)
+    return _page(request, viewer, entries, count)
 
 
 @view_config(route_name="api.articles", request_method="POST", renderer="json", permission=USER)
@@ -53,7 +64,7 @@ def create(request: Request) -> dict[str, Any]:
     data = validated_body(request, "NewArticleRequest", "article")
     article = articles.create(request.dbsession, author, data)
     request.response.status = 201
-    return _single(request, author, article.slug)
+    return _single(request, author, article.slug, fresh=True)
 
 
 @view_config(route_name="api.article", request_method="GET", renderer="json")
@@ -68,7 +79,7 @@ def update(request: Request) -> dict[str, Any]:
     articles.check_author(article, user)
     data = validated_body(request, "UpdateArticleRequest", "article")
     articles.edit(request.dbsession, article, data)
-    return _single(request, user, article.slug)
+    return _single(request, user, article.slug, fresh=True)
 
 
 @view_config(route_name="api.article", request_method="DELETE", permission=USER)
@@ -85,7 +96,7 @@ def favorite(request: Request) -> dict[str, Any]:
     user = required_user(request)
     article = articles.get_article(request.dbsession, request.matchdict["slug"])
     articles.favorite(request.dbsession, user, article)
-    return _single(request, user, article.slug)
+    return _single(request, user, article.slug, fresh=True)
 
 
 @view_config(route_name="api.favorite", request_method="DELETE", renderer="json", permission=USER)
@@ -93,4 +104,4 @@ def unfavorite(request: Request) -> dict[str, Any]:
     user = required_user(request)
     article = articles.get_article(request.dbsession, request.matchdict["slug"])
     articles.unfavorite(request.dbsession, user, article)
-    return _single(request, user, article.slug)
+    return _single(request, user, article.slug, fresh=True)

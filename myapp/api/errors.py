@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from pyramid.exceptions import PredicateMismatch
 from pyramid.httpexceptions import HTTPException
 from pyramid.request import Request
 from pyramid.response import Response
@@ -61,6 +62,39 @@ def forbidden(request: Request) -> Response:
 @notfound_view_config(path_info=r"^/api")
 def not_found(request: Request) -> Response:
     return error_response(request, 404, {"resource": ["not found"]})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some view of the matched route answers, from the registry's
+    introspector (so the list never drifts from the ``view_config``s)."""
+    route = request.matched_route
+    if route is None:
+        return []
+    methods: set[str] = set()
+    for item in request.registry.introspector.get_category("views") or []:
+        intr = item["introspectable"]
+        if intr["route_name"] != route.name or not intr["request_methods"]:
+            continue
+        declared = intr["request_methods"]
+        methods.update([declared] if isinstance(declared, str) else declared)
+    if "GET" in methods:
+        methods.add("HEAD")  # Pyramid serves HEAD with the GET view
+    return sorted(methods)
+
+
+@exception_view_config(PredicateMismatch, path_info=r"^/api")
+def method_not_allowed(exc: PredicateMismatch, request: Request) -> Response:
+    """A known route with no view for this method: 405 + Allow, not 404.
+
+    Pyramid raises PredicateMismatch (a 404) when the route matched but no
+    view's predicates did; under /api the only predicate is the method.
+    """
+    allowed = allowed_methods(request)
+    if not allowed or request.method in allowed:
+        return not_found(request)
+    response = error_response(request, 405, {"method": [f"{request.method} is not allowed"]})
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 @exception_view_config(HTTPException, path_info=r"^/api")

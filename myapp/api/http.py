@@ -30,18 +30,28 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
     max_body = int(registry.settings.get("api.max_body_bytes", DEFAULT_MAX_BODY))
 
     def api_tween(request: Request) -> Response:
-        if not request.path_info.startswith("/api/"):
+        # The raw WSGI path: request.path_info decodes it and raises on bytes
+        # that are not UTF-8, which _url_is_text answers below.
+        if not request.environ.get("PATH_INFO", "").startswith("/api/"):
             return handler(request)
-        # The API authenticates with a header, never a cookie, so any origin
-        # may call it: "*" cannot leak a session.
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if not _url_is_text(request):
+            # error_response reads the path too, so build the answer here.
+            response = Response(status=400, content_type="application/json")
+            response.json_body = {"errors": {"url": ["is not valid UTF-8"]}}
+        elif request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response = Response(status=204)
         elif (request.content_length or 0) > max_body:
             response = error_response(
                 request, 413, {"body": [f"is too large (maximum is {max_body} bytes)"]}
             )
+        elif "\x00" in request.path_info:
+            # No slug or username holds NUL, and Postgres would refuse the
+            # query with a ValueError (a 500): answer before routing.
+            response = error_response(request, 404, {"resource": ["not found"]})
         else:
             response = handler(request)
+        # The API authenticates with a header, never a cookie, so any origin
+        # may call it: "*" cannot leak a session.
         response.headers.update(CORS_HEADERS)
         # RealWorld asks for an explicit charset on JSON.
         if response.content_type == "application/json" and not response.charset:
@@ -49,6 +59,16 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
         return response
 
     return api_tween
+
+
+def _url_is_text(request: Request) -> bool:
+    """WebOb decodes the path and query string as UTF-8 on first use and
+    raises UnicodeDecodeError (a 500) on bytes such as ``%ff``."""
+    try:
+        _ = request.path_info, request.GET
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def includeme(config: Configurator) -> None:

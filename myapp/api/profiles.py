@@ -8,17 +8,17 @@ from pyramid.request import Request
 from pyramid.view import view_config
 
 from myapp.api.auth import optional_user, required_user
-from myapp.api.serialize import profile_body
 from myapp.resources import USER
-from myapp.services import users
+from myapp.services import public, users
+from myapp.services.public import profile_data
 
 
 @view_config(route_name="api.profile", request_method="GET", renderer="json")
 def profile(request: Request) -> dict[str, Any]:
     viewer = optional_user(request)
-    user = users.by_username(request.dbsession, request.matchdict["username"])
-    following = user.id in users.following_ids(request.dbsession, viewer, [user.id])
-    return {"profile": profile_body(user, following)}
+    entry = public.profile(request.dbsession, request.cache, request.matchdict["username"])
+    following = entry["id"] in users.following_ids(request.dbsession, viewer, [entry["id"]])
+    return {"profile": {**entry["profile"], "following": following}}
 
 
 @view_config(route_name="api.follow", request_method="POST", renderer="json", permission=USER)
@@ -26,7 +26,7 @@ def follow(request: Request) -> dict[str, Any]:
     viewer = required_user(request)
     user = users.by_username(request.dbsession, request.matchdict["username"])
     users.follow(request.dbsession, viewer, user)
-    return {"profile": profile_body(user, True)}
+    return {"profile": profile_data(user, True)}
 
 
 @view_config(route_name="api.follow", request_method="DELETE", renderer="json", permission=USER)
@@ -34,4 +34,4 @@ def unfollow(request: Request) -> dict[str, Any]:
     viewer = required_user(request)
     user = users.by_username(request.dbsession, request.matchdict["username"])
     users.unfollow(request.dbsession, viewer, user)
-    return {"profile": profile_body(user, False)}
+    return {"profile": profile_data(user, False)}

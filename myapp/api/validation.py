@@ -24,6 +24,8 @@ from myapp.api.errors import ApiError
 from myapp.services.errors import Invalid
 
 JSON_TYPES = {"application/json", "text/json"}
+NUL_MESSAGE = "must not contain NUL characters"
+BIGINT_MAX = 2**63 - 1
 TYPE_MESSAGES = {
     "string": "must be a string",
     "array": "must be an array",
@@ -83,9 +85,17 @@ def json_body(request: Request) -> Any:
         raise ApiError(415, {"body": ["must be JSON (Content-Type: application/json)"]})
     try:
         text = request.body.decode("utf-8")
-        return json.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # RecursionError: "[[[[..." nested deeper than the parser's stack.
         raise ApiError(422, {"body": ["is not valid JSON"]}) from exc
+    try:
+        # An escape such as "\ud800" parses to a lone surrogate, which no UTF-8
+        # text (so no Postgres column) can hold: the query would fail, a 500.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(422, {"body": ["must not contain unpaired surrogates"]}) from exc
+    return value
 
 
 def _field(error: ValidationError) -> str:
@@ -124,7 +134,16 @@ def validated_body(request: Request, request_body: str, wrapper: str) -> dict[st
             errors.setdefault(field, []).append(message)
     if errors:
         raise Invalid(errors)
-    return body[wrapper]
+    data = body[wrapper]
+    # Postgres text cannot hold NUL: psycopg2 raises ValueError (a 500) at
+    # the query, so refuse it here, per field, like any other bad value.
+    for field, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in values):
+            errors[field] = [NUL_MESSAGE]
+    if errors:
+        raise Invalid(errors)
+    return data
 
 
 def int_param(
@@ -141,9 +160,14 @@ def int_param(
         raise Invalid({name: [f"must be greater than or equal to {minimum}"]})
     if maximum is not None:
         value = min(value, maximum)
+    if value > BIGINT_MAX:
+        # Beyond BIGINT Postgres fails the query with a DataError (a 503).
+        raise Invalid({name: [f"must be less than or equal to {BIGINT_MAX}"]})
     return value
 
 
 def str_param(request: Request, name: str) -> str | None:
     value = request.GET.get(name)
+    if value and "\x00" in value:
+        raise Invalid({name: [NUL_MESSAGE]})
     return value if value else None

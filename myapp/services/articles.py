@@ -1,18 +1,22 @@
 """Articles: lists and feeds, reads, writes, tags and favourites.
 
 Every list is one query for the page (author joined, the viewer's
-``favorited``/``following`` flags as EXISTS columns), one for the page's
-tags, and one count: three queries whatever the page size.
+``favorited``/``following`` flags as EXISTS columns, the tag names
+aggregated into one column) and one count: two queries whatever the page
+size.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import ColumnElement, Select, delete, exists, false, func, select, update
+from sqlalchemy import ColumnElement, Select, exists, false, func, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, contains_eager, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -28,11 +32,12 @@ LIMIT_MAX = 100
 
 @dataclass(frozen=True)
 class ArticleView:
-    """An article as one viewer sees it."""
+    """An article as one viewer sees it, with its tag names in order."""
 
     article: Article
     favorited: bool
     following: bool
+    tags: list[str]
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,42 @@ class Filters:
     feed_of: int | None = None  # the follower's user id, for "Your Feed"
 
 
-def _viewer_select(viewer: User | None) -> Select[Any]:
+def _tag_names(dialect: str) -> ColumnElement[Any]:
+    """The article's tag names in the author's order, as one column.
+
+    Aggregated in the page query itself (instead of a second query per page):
+    Postgres' ``array_agg(... ORDER BY position)``, SQLite's
+    ``json_group_array`` over an ordered subquery.
+    """
+    if dialect == "postgresql":
+        return (
+            select(func.array_agg(aggregate_order_by(Tag.name, ArticleTag.position)))
+            .select_from(ArticleTag)
+            .join(Tag, Tag.id == ArticleTag.tag_id)
+            .where(ArticleTag.article_id == Article.id)
+            .scalar_subquery()
+        )
+    ordered = (
+        select(Tag.name.label("name"))
+        .select_from(ArticleTag)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id == Article.id)
+        .order_by(ArticleTag.position)
+        .correlate(Article)
+        .subquery()
+    )
+    return select(func.json_group_array(ordered.c.name)).scalar_subquery()
+
+
+def _tags_value(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return list(json.loads(value))
+    return list(value)
+
+
+def _viewer_select(db: Session, viewer: User | None) -> Select[Any]:
     if viewer is None:
         favorited: ColumnElement[bool] = false().label("favorited")
         following: ColumnElement[bool] = false().label("following")
@@ -58,14 +98,16 @@ def _viewer_select(viewer: User | None) -> Select[Any]:
             .where(Follow.followed_id == Article.author_id, Follow.follower_id == viewer.id)
             .label("following")
         )
+    tags = _tag_names(db.get_bind().dialect.name).label("tag_names")
     return (
-        select(Article, favorited, following)
+        select(Article, favorited, following, tags)
         .join(Article.author)
-        .options(
-            contains_eager(Article.author),
-            selectinload(Article.tag_links).joinedload(ArticleTag.tag),
-        )
+        .options(contains_eager(Article.author))
     )
+
+
+def _view(row: Any) -> ArticleView:
+    return ArticleView(row[0], bool(row[1]), bool(row[2]), _tags_value(row[3]))
 
 
 def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
@@ -98,13 +140,13 @@ def list_articles(
 ) -> tuple[list[ArticleView], int]:
     conditions = _conditions(filters)
     page = (
-        _viewer_select(viewer)
+        _viewer_select(db, viewer)
         .where(*conditions)
         .order_by(Article.created_at.desc(), Article.id.desc())
         .limit(limit)
         .offset(offset)
     )
-    views = [ArticleView(row[0], bool(row[1]), bool(row[2])) for row in db.execute(page)]
+    views = [_view(row) for row in db.execute(page)]
     count_query = select(func.count(Article.id)).where(*conditions)
     if filters.author is not None:
         count_query = count_query.join(Article.author)
@@ -113,10 +155,10 @@ def list_articles(
 
 
 def get_view(db: Session, viewer: User | None, slug: str) -> ArticleView:
-    row = db.execute(_viewer_select(viewer).where(Article.slug == slug)).first()
+    row = db.execute(_viewer_select(db, viewer).where(Article.slug == slug)).first()
     if row is None:
         raise NotFound("article")
-    return ArticleView(row[0], bool(row[1]), bool(row[2]))
+    return _view(row)
 
 
 def get_article(db: Session, slug: str) -> Article:
@@ -128,7 +170,12 @@ def get_article(db: Session, slug: str) -> Article:
 
 def _unique_slug(db: Session, title: str, current: Article | None = None) -> str:
     base = slugify(title, max_length=SLUG_MAX - 8, word_boundary=True) or "article"
-    if current is not None and (current.slug == base or current.slug.startswith(base + "-")):
+    # Keep the slug when it is already this title's: ``base`` itself or
+    # ``base`` plus one of our random suffixes. A bare prefix test would keep
+    # "hello-world" for the new title "Hello".
+    if current is not None and (
+        current.slug == base or re.fullmatch(re.escape(base) + r"-[0-9a-f]{6}", current.slug)
+    ):
         return current.slug
     slug = base
     # Duplicate titles are allowed: a short random suffix keeps slugs unique
@@ -218,8 +265,11 @@ def edit(db: Session, article: Article, data: dict[str, Any]) -> Article:
 
 
 def remove(db: Session, article: Article) -> None:
-    db.execute(delete(Article).where(Article.id == article.id))
-    db.expunge(article)
+    # An ORM delete (not a bulk DELETE) so that the flush shows it to the
+    # cache's purge collector; tags, favourites and comments go with it by
+    # ON DELETE CASCADE.
+    db.delete(article)
+    db.flush()
 
 
 def favorite(db: Session, user: User, article: Article) -> None:
@@ -231,10 +281,10 @@ def favorite(db: Session, user: User, article: Article) -> None:
 
 
 def unfavorite(db: Session, user: User, article: Article) -> None:
-    result = db.execute(
-        delete(Favorite).where(Favorite.user_id == user.id, Favorite.article_id == article.id)
-    )
-    if result.rowcount:
+    found = db.get(Favorite, (user.id, article.id))
+    if found is not None:
+        db.delete(found)
+        db.flush()
         _bump_favorites(db, article, -1)
 
 

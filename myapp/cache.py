@@ -1,0 +1,330 @@
+"""Caching: dogpile.cache regions, purged after commit, failing open.
+
+Regions (what each holds, and for how long at most):
+
+* ``tags``        the tag list (``/api/tags``, the home page's sidebar); 5 min.
+* ``articles``    an article's public representation by slug (author profile,
+                  tags, counts and the rendered, sanitized body); 1 hour.
+* ``profiles``    a user's public profile by username; 1 hour.
+* ``lists``       anonymous pages of article lists (global, by tag, by author,
+                  by favouriter) with their ``articlesCount``; 1 min.
+* ``generations`` the generation tokens that version the keys above; 1 day.
+
+Nothing per-user is cached here: ``favorited``/``following`` are merged in
+after the lookup, so one user never sees another's flags and logged-in users
+still share the cached representations.
+
+Writes never update the cache. Keys touched by a write are collected when the
+session flushes and purged only **after the transaction commits** (nothing on
+rollback): purging before the commit would let a concurrent reader refill the
+cache with the old row. Lists are not purged key by key: their keys embed a
+generation token, and a write replaces the token.
+
+Production uses ``dogpile.cache.redis`` (shared by every replica, with a
+distributed lock so that N concurrent misses on one key run one
+regeneration) under a deployment key prefix; the embedded default uses
+process memory. Redis being down or slow never breaks a request: calls time
+out fast, the cache is bypassed for a back-off interval, one warning is
+logged per interval, and caching resumes by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from dogpile.cache import make_region
+from dogpile.cache.api import NO_VALUE, CacheBackend
+from dogpile.cache.proxy import ProxyBackend
+from dogpile.cache.region import CacheRegion
+from pyramid.config import Configurator
+from pyramid.settings import asbool
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REGIONS = {
+    "tags": 300,
+    "articles": 3600,
+    "profiles": 3600,
+    "lists": 60,
+    "generations": 86400,
+}
+PENDING = "cache.pending"
+
+
+@dataclass
+class RegionStats:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    purges: int = 0
+
+
+class Breaker:
+    """Open for ``backoff`` seconds after a Redis error: the cache is skipped."""
+
+    def __init__(self, backoff: float, warn_interval: float = 60.0):
+        self.backoff = backoff
+        self.warn_interval = warn_interval
+        self.open_until = 0.0
+        self.last_warning = 0.0
+        self.lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.open_until = now + self.backoff
+            if now - self.last_warning >= self.warn_interval:
+                self.last_warning = now
+                log.warning("cache unavailable, bypassing it for %.0fs: %s", self.backoff, exc)
+
+
+class _FailOpenMutex:
+    """A distributed lock that, if Redis fails, lets the caller go ahead."""
+
+    def __init__(self, mutex: Any, breaker: Breaker):
+        self.mutex = mutex
+        self.breaker = breaker
+
+    def acquire(self, wait: bool = True) -> bool:
+        try:
+            return bool(self.mutex.acquire(wait))
+        except Exception as exc:
+            self.breaker.trip(exc)
+            return True
+
+    def release(self) -> None:
+        try:
+            self.mutex.release()
+        except Exception as exc:
+            self.breaker.trip(exc)
+
+    def locked(self) -> bool:
+        try:
+            return bool(self.mutex.locked())
+        except Exception:
+            return False
+
+
+class FailOpenBackend(ProxyBackend):
+    """Turns backend errors into misses and no-ops, and counts them."""
+
+    def __init__(self, breaker: Breaker, stats: RegionStats):
+        super().__init__()
+        self.breaker = breaker
+        self.stats = stats
+
+    def _call(self, default: Any, method: str, *args: Any) -> Any:
+        if self.breaker.is_open:
+            return default
+        try:
+            return getattr(self.proxied, method)(*args)
+        except Exception as exc:
+            self.stats.errors += 1
+            self.breaker.trip(exc)
+            return default
+
+    # dogpile calls the *_serialized methods on backends that serialize
+    # (Redis) and the plain ones on the others (memory): guard both.
+    def get(self, key: Any) -> Any:
+        return self._call(NO_VALUE, "get", key)
+
+    def get_serialized(self, key: Any) -> Any:
+        return self._call(NO_VALUE, "get_serialized", key)
+
+    def get_multi(self, keys: Any) -> Any:
+        return self._call([NO_VALUE] * len(keys), "get_multi", keys)
+
+    def get_serialized_multi(self, keys: Any) -> Any:
+        return self._call([NO_VALUE] * len(keys), "get_serialized_multi", keys)
+
+    def set(self, key: Any, value: Any) -> None:
+        self._call(None, "set", key, value)
+
+    def set_serialized(self, key: Any, value: Any) -> None:
+        self._call(None, "set_serialized", key, value)
+
+    def set_multi(self, mapping: Any) -> None:
+        self._call(None, "set_multi", mapping)
+
+    def set_serialized_multi(self, mapping: Any) -> None:
+        self._call(None, "set_serialized_multi", mapping)
+
+    def delete(self, key: Any) -> None:
+        self._call(None, "delete", key)
+
+    def delete_multi(self, keys: Any) -> None:
+        self._call(None, "delete_multi", keys)
+
+    def get_mutex(self, key: Any) -> Any:
+        if self.breaker.is_open:
+            return None  # dogpile falls back to an in-process lock
+        mutex = self._call(None, "get_mutex", key)
+        return None if mutex is None else _FailOpenMutex(mutex, self.breaker)
+
+
+@dataclass
+class Pending:
+    """What one transaction's writes will purge once it commits."""
+
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    generations: set[str] = field(default_factory=set)
+
+    def add(self, region: str, *keys: str) -> None:
+        self.keys.setdefault(region, set()).update(keys)
+
+
+Collector = Callable[[Session, Iterable[Any], Pending], None]
+
+
+class Cache:
+    def __init__(self, regions: dict[str, CacheRegion], breaker: Breaker, enabled: bool = True):
+        self.regions = regions
+        self.breaker = breaker
+        self.enabled = enabled
+        self.stats = {name: RegionStats() for name in REGIONS}
+        self.collectors: list[Collector] = []
+
+    # -- reading ---------------------------------------------------------
+    def get_or_create(
+        self,
+        region: str,
+        key: str,
+        creator: Callable[[], T],
+        valid: Callable[[T], bool] | None = None,
+    ) -> T:
+        """The cached value, or ``creator()``'s (stored); one creator per key at a time.
+
+        ``valid`` rejects a cached value that is outdated in a way expiry
+        cannot see (e.g. built under an older generation).
+        """
+        if not self.enabled:
+            return creator()
+        stats = self.stats[region]
+        created = False
+
+        def create() -> T:
+            nonlocal created
+            created = True
+            return creator()
+
+        value = self.regions[region].get_or_create(key, create)
+        if not created and valid is not None and not valid(value):
+            value = create()
+            self.regions[region].set(key, value)
+        if created:
+            stats.misses += 1
+        else:
+            stats.hits += 1
+        return value
+
+    def generation(self, name: str) -> str:
+        """The current token of generation ``name`` (made on first use)."""
+        if not self.enabled:
+            return "off"
+        return self.regions["generations"].get_or_create(f"gen:{name}", _token)
+
+    # -- purging ---------------------------------------------------------
+    def purge(self, pending: Pending) -> None:
+        if not self.enabled:
+            return
+        for region, keys in pending.keys.items():
+            if keys:
+                self.regions[region].delete_multi(sorted(keys))
+                self.stats[region].purges += len(keys)
+        for name in pending.generations:
+            self.regions["generations"].set(f"gen:{name}", _token())
+            self.stats["generations"].purges += 1
+
+    def watch(self, session_factory: sessionmaker[Session]) -> None:
+        """Collect purges on flush, run them after commit, drop them on rollback."""
+        event.listen(session_factory, "after_flush", self._after_flush)
+        event.listen(session_factory, "after_commit", self._after_commit)
+        event.listen(session_factory, "after_rollback", self._after_rollback)
+
+    def _after_flush(self, session: Session, _context: Any) -> None:
+        pending = session.info.setdefault(PENDING, Pending())
+        changed = [*session.new, *session.dirty, *session.deleted]
+        for collector in self.collectors:
+            collector(session, changed, pending)
+
+    def _after_commit(self, session: Session) -> None:
+        pending = session.info.pop(PENDING, None)
+        if pending is not None:
+            self.purge(pending)
+
+    def _after_rollback(self, session: Session) -> None:
+        session.info.pop(PENDING, None)
+
+    def invalidate_all(self) -> None:
+        """Forget everything this process cached (tests start from empty)."""
+        for region in self.regions.values():
+            region.invalidate(hard=True)
+
+    def report(self) -> dict[str, dict[str, int]]:
+        return {name: asdict(stats) for name, stats in self.stats.items()}
+
+
+def pending(session: Session) -> Pending:
+    """This transaction's purge list, for writes the flush cannot see (bulk SQL)."""
+    return session.info.setdefault(PENDING, Pending())
+
+
+def _token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def build_cache(settings: dict[str, Any]) -> Cache:
+    redis_url = settings.get("cache.redis_url") or settings.get("redis.url")
+    backend = settings.get("cache.backend") or ("redis" if redis_url else "memory")
+    prefix = str(settings.get("cache.prefix", "conduit:"))
+    timeout = float(settings.get("cache.socket_timeout", 0.25))
+    breaker = Breaker(float(settings.get("cache.backoff_seconds", 5)))
+    regions: dict[str, CacheRegion] = {}
+    cache = Cache(regions, breaker, enabled=asbool(settings.get("cache.enabled", True)))
+    for name, expiry in REGIONS.items():
+        arguments: dict[str, Any] = {}
+        if backend == "redis":
+            arguments = {
+                "url": redis_url,
+                "distributed_lock": True,
+                "thread_local_lock": False,
+                "lock_timeout": 10,
+                "lock_prefix": "_lock",
+                # Redis drops what dogpile considers expired a while later.
+                "redis_expiration_time": expiry * 2,
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+            }
+        region = make_region(
+            name=name, key_mangler=lambda key, name=name: f"{prefix}{name}:{key}"
+        ).configure(
+            f"dogpile.cache.{backend}",
+            expiration_time=expiry,
+            arguments=arguments,
+            wrap=[FailOpenBackend(breaker, cache.stats[name])],
+        )
+        regions[name] = region
+    return cache
+
+
+def includeme(config: Configurator) -> None:
+    cache = build_cache(config.get_settings())
+    config.registry["cache"] = cache
+    cache.watch(config.registry["dbsession_factory"])
+    config.add_request_method(lambda request: request.registry["cache"], "cache", reify=True)
+
+
+__all__ = ["NO_VALUE", "Cache", "CacheBackend", "Pending", "build_cache", "pending"]

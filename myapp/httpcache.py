@@ -1,0 +1,67 @@
+"""HTTP caching for GET responses: ETag/304, Cache-Control and Vary.
+
+One rule for the whole app, applied by a tween to every successful GET/HEAD
+that did not set ``Cache-Control`` itself:
+
+* every response gets an ``ETag`` (a hash of its body) and answers a
+  matching ``If-None-Match`` with 304 (WebOb's conditional responses);
+* a request that carries credentials (``Authorization``, or the session
+  cookie) gets ``Cache-Control: private, no-cache``: the browser may keep it
+  but must revalidate, and no shared cache (Nginx, a CDN) may store it;
+* anything else is public for ``httpcache.max_age`` seconds, and may be
+  served stale while revalidating for ``httpcache.stale_while_revalidate``;
+* ``Vary: Authorization, Cookie`` so that a shared cache never hands one
+  user's page to another.
+
+Views with other needs (static files, the spec) set their own headers, e.g.
+with ``view_config(http_cache=...)``, and the tween leaves them alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+
+Handler = Callable[[Request], Response]
+VARY = ("Authorization", "Cookie")
+
+
+def is_personal(request: Request, session_cookie: str) -> bool:
+    return "Authorization" in request.headers or session_cookie in request.cookies
+
+
+def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    settings = registry.settings
+    max_age = int(settings.get("httpcache.max_age", 5))
+    stale = int(settings.get("httpcache.stale_while_revalidate", 30))
+    session_cookie = str(settings.get("session.cookie_name", "session"))
+
+    def httpcache_tween(request: Request) -> Response:
+        response = handler(request)
+        if request.method not in ("GET", "HEAD") or response.status_code != 200:
+            return response
+        if "Cache-Control" in response.headers:
+            return response
+        vary = set(response.vary or ())
+        response.vary = sorted(vary | set(VARY))
+        if is_personal(request, session_cookie) or "Set-Cookie" in response.headers:
+            response.cache_control.private = True
+            response.cache_control.no_cache = True
+        else:
+            response.cache_control.public = True
+            response.cache_control.max_age = max_age
+            response.cache_control.stale_while_revalidate = stale
+        if response.etag is None and response.app_iter is not None:
+            response.md5_etag()
+        response.conditional_response = True
+        return response
+
+    return httpcache_tween
+
+
+def includeme(config: Configurator) -> None:
+    config.add_tween("myapp.httpcache.httpcache_tween_factory")

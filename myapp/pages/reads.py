@@ -1,0 +1,82 @@
+"""What the pages read: the shared, cached read model plus the viewer's flags.
+
+The pages show exactly what the API returns (myapp.services.public builds the
+RealWorld representations, caches the public part and merges the viewer's
+``favorited``/``following`` flags in), so templates work on those dicts and a
+page never disagrees with the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.request import Request
+
+from myapp.models import User
+from myapp.services import public, users
+from myapp.services.articles import Filters
+
+Data = dict[str, Any]
+
+PAGE_SIZE = 10
+# Far beyond any real list; keeps OFFSET (and the page links) bounded.
+MAX_PAGE = 100_000
+SIDEBAR_TAGS = 20
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of an article list."""
+
+    articles: list[Data]
+    count: int
+    number: int
+
+    @property
+    def last(self) -> int:
+        return max(1, -(-self.count // PAGE_SIZE))
+
+
+def page_number(request: Request) -> int:
+    """``?page=N`` (1 for anything that is not a sensible number)."""
+    raw = request.GET.get("page", "1")
+    try:
+        number = int(raw)
+    except (TypeError, ValueError):
+        return 1
+    return min(max(number, 1), MAX_PAGE)
+
+
+def article_list(request: Request, filters: Filters, number: int) -> Page:
+    entries, count = public.article_page(
+        request.dbsession, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
+    )
+    return Page(public.personalise(request.dbsession, request.identity, entries), count, number)
+
+
+def feed(request: Request, viewer: User, number: int) -> Page:
+    entries, count = public.feed_page(
+        request.dbsession, viewer, PAGE_SIZE, (number - 1) * PAGE_SIZE
+    )
+    return Page(public.personalise(request.dbsession, viewer, entries), count, number)
+
+
+def article(request: Request, slug: str) -> tuple[Data, str]:
+    """The article as the viewer sees it, and its sanitized HTML body."""
+    entry = public.article(request.dbsession, request.cache, slug)
+    data = public.personalise(request.dbsession, request.identity, [entry])[0]
+    return data, entry["body_html"]
+
+
+def profile(request: Request, username: str) -> Data:
+    """The profile as the viewer sees it (``following`` set)."""
+    entry = public.profile(request.dbsession, request.cache, username)
+    following = entry["id"] in users.following_ids(
+        request.dbsession, request.identity, [entry["id"]]
+    )
+    return {**entry["profile"], "following": following}
+
+
+def popular_tags(request: Request) -> list[str]:
+    return public.tags(request.dbsession, request.cache)[:SIDEBAR_TAGS]

@@ -1,0 +1,222 @@
+"""The public read model: what anyone may see, cached, plus per-user flags.
+
+Representations here are the RealWorld JSON shapes with ``favorited`` and
+``following`` set to false; :func:`personalise` merges one viewer's flags in
+after the cache lookup (one query for both flags, whatever the page size).
+
+Cache keys (see myapp.cache for the regions):
+
+* ``articles``  ``{slug}`` — the entry records the ``people`` generation it was
+  built under, a token bumped when any user's public profile changes (every
+  article embeds its author); an entry from an older generation is rebuilt;
+* ``profiles``  ``{username}``;
+* ``lists``     ``{lists}:{people}:{filters}:{limit}:{offset}`` — ``lists`` is
+  bumped by any write that can change a list (article, tags, favourites);
+* ``tags``      ``all``.
+
+:func:`collect` is the flush hook that turns a transaction's changes into
+the keys and generations to purge once it commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pyramid.config import Configurator
+from sqlalchemy import inspect, literal, select, union_all
+from sqlalchemy.orm import Session
+
+from myapp.cache import Cache, Pending
+from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from myapp.services import articles, markdown
+from myapp.services.articles import ArticleView, Filters
+from myapp.services.errors import NotFound
+
+Data = dict[str, Any]
+
+
+def timestamp(value: Any) -> str:
+    """``2016-02-18T03:22:56.637Z``: UTC, milliseconds, as the spec shows."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def profile_data(user: User, following: bool = False) -> Data:
+    return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
+
+
+def article_data(view: ArticleView, with_body: bool = True) -> Data:
+    article = view.article
+    data: Data = {"slug": article.slug, "title": article.title, "description": article.description}
+    if with_body:
+        data["body"] = article.body
+    data.update(
+        tagList=view.tags,
+        createdAt=timestamp(article.created_at),
+        updatedAt=timestamp(article.updated_at),
+        favorited=view.favorited,
+        favoritesCount=article.favorites_count,
+        author=profile_data(article.author, view.following),
+    )
+    return data
+
+
+def _entry(view: ArticleView, with_body: bool) -> Data:
+    """A cache entry: the representation plus the ids that flags need."""
+    entry = {
+        "id": view.article.id,
+        "author_id": view.article.author_id,
+        "article": article_data(view, with_body),
+    }
+    if with_body:
+        entry["body_html"] = markdown.render(view.article.body)
+    return entry
+
+
+# -- reads -------------------------------------------------------------------
+
+
+def article(db: Session, cache: Cache, slug: str, fresh: bool = False) -> Data:
+    """An article entry by slug; ``fresh`` reads the database (after a write)."""
+
+    def load() -> Data | None:
+        try:
+            return _entry(articles.get_view(db, None, slug), with_body=True)
+        except NotFound:
+            return None
+
+    if fresh:
+        entry = load()
+    else:
+        people = cache.generation("people")
+
+        def load_current() -> Data:
+            return {"people": people, "entry": load()}
+
+        cached = cache.get_or_create(
+            "articles", slug, load_current, valid=lambda value: value["people"] == people
+        )
+        entry = cached["entry"]
+    if entry is None:
+        raise NotFound("article")
+    return entry
+
+
+def article_page(
+    db: Session, cache: Cache, filters: Filters, limit: int, offset: int
+) -> tuple[list[Data], int]:
+    """One page of a public list (not the personal feed) and its total count."""
+
+    def load() -> Data:
+        views, count = articles.list_articles(db, None, filters, limit, offset)
+        return {"items": [_entry(view, with_body=False) for view in views], "count": count}
+
+    shape = json.dumps([filters.tag, filters.author, filters.favorited, limit, offset])
+    digest = hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest()
+    key = f"{cache.generation('lists')}:{cache.generation('people')}:{digest}"
+    page = cache.get_or_create("lists", key, load)
+    return page["items"], page["count"]
+
+
+def feed_page(db: Session, viewer: User, limit: int, offset: int) -> tuple[list[Data], int]:
+    """The viewer's own feed: personal, so never shared through the cache."""
+    views, count = articles.list_articles(db, viewer, Filters(feed_of=viewer.id), limit, offset)
+    return [{**_entry(v, with_body=False), "personal": True} for v in views], count
+
+
+def profile(db: Session, cache: Cache, username: str) -> Data:
+    def load() -> Data | None:
+        user = db.scalar(select(User).where(User.username == username))
+        return None if user is None else {"id": user.id, "profile": profile_data(user)}
+
+    entry = cache.get_or_create("profiles", username, load)
+    if entry is None:
+        raise NotFound("profile")
+    return entry
+
+
+def tags(db: Session, cache: Cache) -> list[str]:
+    return cache.get_or_create("tags", "all", lambda: articles.all_tags(db))
+
+
+# -- per-user flags ----------------------------------------------------------
+
+
+def flags(db: Session, viewer: User | None, entries: Iterable[Data]) -> tuple[set[int], set[int]]:
+    """(favourited article ids, followed author ids) of ``viewer``, in one query."""
+    entries = list(entries)
+    if viewer is None or not entries:
+        return set(), set()
+    article_ids = {e["id"] for e in entries}
+    author_ids = {e["author_id"] for e in entries}
+    query = union_all(
+        select(literal("f"), Favorite.article_id).where(
+            Favorite.user_id == viewer.id, Favorite.article_id.in_(article_ids)
+        ),
+        select(literal("a"), Follow.followed_id).where(
+            Follow.follower_id == viewer.id, Follow.followed_id.in_(author_ids)
+        ),
+    )
+    favorited: set[int] = set()
+    following: set[int] = set()
+    for kind, ident in db.execute(query):
+        (favorited if kind == "f" else following).add(ident)
+    return favorited, following
+
+
+def personalise(db: Session, viewer: User | None, entries: list[Data]) -> list[Data]:
+    """The entries' representations with ``viewer``'s flags (copies, never the cached dicts)."""
+    if any(e.get("personal") for e in entries):
+        return [e["article"] for e in entries]
+    favorited, following = flags(db, viewer, entries)
+    result = []
+    for entry in entries:
+        data = dict(entry["article"])
+        data["favorited"] = entry["id"] in favorited
+        data["author"] = {**data["author"], "following": entry["author_id"] in following}
+        result.append(data)
+    return result
+
+
+# -- purging -----------------------------------------------------------------
+
+
+def _old_and_new(obj: Any, attribute: str) -> set[str]:
+    history = inspect(obj).attrs[attribute].history
+    values = {*history.added, *history.deleted, *history.unchanged}
+    return {v for v in values if v}
+
+
+def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
+    """Flush hook: what this transaction's changes make stale (see module doc)."""
+    for obj in changed:
+        if isinstance(obj, Article):
+            pending.add("articles", *_article_keys(session, obj.id, _old_and_new(obj, "slug")))
+            pending.generations.add("lists")
+            pending.add("tags", "all")
+        elif isinstance(obj, ArticleTag | Favorite):
+            pending.add("articles", *_article_keys(session, obj.article_id))
+            pending.generations.add("lists")
+            if isinstance(obj, ArticleTag):
+                pending.add("tags", "all")
+        elif isinstance(obj, Tag):
+            pending.add("tags", "all")
+        elif isinstance(obj, User):
+            pending.add("profiles", *_old_and_new(obj, "username"))
+            # Every article embeds its author's profile.
+            pending.generations.update({"people", "lists"})
+
+
+def _article_keys(session: Session, article_id: int | None, slugs: Iterable[str] = ()) -> set[str]:
+    """Keys of ``article_id``'s cached entries: its slugs, old and new."""
+    slugs = set(slugs)
+    loaded = session.identity_map.get(session.identity_key(Article, article_id))
+    if loaded is not None:
+        slugs |= _old_and_new(loaded, "slug")
+    return slugs
+
+
+def includeme(config: Configurator) -> None:
+    config.registry["cache"].collectors.append(collect)

@@ -1,0 +1,129 @@
+"""Comments on articles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+
+
+@pytest.fixture
+def setup(api: Api) -> dict[str, Any]:
+    author = api.register("author")
+    reader = api.register("reader")
+    article = api.article(author["token"])
+    return {"author": author, "reader": reader, "slug": article["slug"]}
+
+
+def comment(api: Api, slug: str, token: str, body: str = "Nice!") -> dict[str, Any]:
+    res = api.post(f"/api/articles/{slug}/comments", {"comment": {"body": body}}, token, status=201)
+    return res.json["comment"]
+
+
+def test_add_and_list(api: Api, setup: dict[str, Any]) -> None:
+    slug = setup["slug"]
+    first = comment(api, slug, setup["reader"]["token"], "first")
+    second = comment(api, slug, setup["author"]["token"], "second")
+    assert first["body"] == "first"
+    assert isinstance(first["id"], int)
+    assert first["createdAt"].endswith("Z")
+    assert first["author"] == {"username": "reader", "bio": None, "image": None, "following": False}
+    listed = api.get(f"/api/articles/{slug}/comments").json["comments"]
+    # Newest first.
+    assert [c["id"] for c in listed] == [second["id"], first["id"]]
+    assert listed[1] == first
+
+
+def test_following_flag_depends_on_the_viewer(api: Api, setup: dict[str, Any]) -> None:
+    slug = setup["slug"]
+    comment(api, slug, setup["reader"]["token"])
+    other = api.register()
+    api.post("/api/profiles/reader/follow", token=setup["author"]["token"], status=200)
+    url = f"/api/articles/{slug}/comments"
+    assert api.get(url, setup["author"]["token"]).json["comments"][0]["author"]["following"]
+    assert not api.get(url, other["token"]).json["comments"][0]["author"]["following"]
+    assert not api.get(url).json["comments"][0]["author"]["following"]
+
+
+def test_delete_own_comment(api: Api, setup: dict[str, Any]) -> None:
+    slug = setup["slug"]
+    token = setup["reader"]["token"]
+    keep = comment(api, slug, token, "keep")
+    gone = comment(api, slug, token, "gone")
+    res = api.delete(f"/api/articles/{slug}/comments/{gone['id']}", token, status=204)
+    assert res.body == b""
+    listed = api.get(f"/api/articles/{slug}/comments").json["comments"]
+    assert [c["id"] for c in listed] == [keep["id"]]
+    res = api.delete(f"/api/articles/{slug}/comments/{gone['id']}", token, status=404)
+    assert res.json == {"errors": {"comment": ["not found"]}}
+
+
+def test_someone_elses_comment_is_403_and_survives(api: Api, setup: dict[str, Any]) -> None:
+    slug = setup["slug"]
+    mine = comment(api, slug, setup["reader"]["token"], "A's comment")
+    # Not even the article's author may delete a reader's comment.
+    for token in (setup["author"]["token"], api.register()["token"]):
+        res = api.delete(f"/api/articles/{slug}/comments/{mine['id']}", token, status=403)
+        assert res.json == {"errors": {"comment": ["forbidden"]}}
+    listed = api.get(f"/api/articles/{slug}/comments").json["comments"]
+    assert [c["body"] for c in listed] == ["A's comment"]
+
+
+@pytest.mark.parametrize("value", ["", "   ", None])
+def test_blank_comment_is_422(api: Api, setup: dict[str, Any], value: Any) -> None:
+    slug = setup["slug"]
+    url = f"/api/articles/{slug}/comments"
+    res = api.post(url, {"comment": {"body": value}}, setup["reader"]["token"], status=422)
+    assert "body" in res.json["errors"]
+    assert api.get(url).json["comments"] == []
+
+
+def test_over_long_comment_is_422(api: Api, setup: dict[str, Any]) -> None:
+    url = f"/api/articles/{setup['slug']}/comments"
+    token = setup["reader"]["token"]
+    api.post(url, {"comment": {"body": "c" * 10_000}}, token, status=201)
+    res = api.post(url, {"comment": {"body": "c" * 10_001}}, token, status=422)
+    assert res.json["errors"]["body"] == ["is too long (maximum is 10000 characters)"]
+
+
+def test_unknown_article_is_404(api: Api, setup: dict[str, Any]) -> None:
+    token = setup["reader"]["token"]
+    expected = {"errors": {"article": ["not found"]}}
+    url = "/api/articles/missing/comments"
+    assert api.get(url, status=404).json == expected
+    assert api.post(url, {"comment": {"body": "x"}}, token, status=404).json == expected
+    assert api.delete(f"{url}/1", token, status=404).json == expected
+
+
+@pytest.mark.parametrize("comment_id", ["999999", "0", "-1", "abc", "9" * 30, "1.5"])
+def test_unknown_or_impossible_comment_id_is_404(
+    api: Api, setup: dict[str, Any], comment_id: str
+) -> None:
+    url = f"/api/articles/{setup['slug']}/comments/{comment_id}"
+    res = api.delete(url, setup["reader"]["token"], status=404)
+    assert res.json == {"errors": {"comment": ["not found"]}}
+
+
+def test_comment_of_another_article_is_404(api: Api, setup: dict[str, Any]) -> None:
+    token = setup["reader"]["token"]
+    other = api.article(token)["slug"]
+    mine = comment(api, other, token)
+    url = f"/api/articles/{setup['slug']}/comments/{mine['id']}"
+    api.delete(url, token, status=404)
+    assert len(api.get(f"/api/articles/{other}/comments").json["comments"]) == 1
+
+
+def test_anonymous_is_401_before_404(api: Api) -> None:
+    expected = {"errors": {"token": ["is missing"]}}
+    url = "/api/articles/missing/comments"
+    assert api.post(url, {"comment": {"body": "x"}}, status=401).json == expected
+    assert api.delete(f"{url}/1", status=401).json == expected
+
+
+def test_comments_go_with_their_article(api: Api, setup: dict[str, Any]) -> None:
+    slug = setup["slug"]
+    comment(api, slug, setup["reader"]["token"])
+    api.delete(f"/api/articles/{slug}", setup["author"]["token"], status=204)
+    api.get(f"/api/articles/{slug}/comments", status=404)

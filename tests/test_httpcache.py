@@ -1,0 +1,48 @@
+"""HTTP caching: ETag/304, Cache-Control and Vary for anonymous and personal GETs."""
+
+from __future__ import annotations
+
+from tests.conftest import Api
+
+
+def test_anonymous_get_is_public_with_etag_and_304(api: Api) -> None:
+    author = api.register()
+    api.article(author["token"])
+    first = api.get("/api/articles")
+    assert first.cache_control.public and first.cache_control.max_age == 5
+    assert first.cache_control.stale_while_revalidate == 30
+    assert {"Authorization", "Cookie"} <= set(first.vary)
+    assert first.etag
+    again = api.app.get("/api/articles", headers={"If-None-Match": f'"{first.etag}"'}, status=304)
+    assert again.body == b""
+
+
+def test_personal_get_is_private_and_revalidated(api: Api) -> None:
+    user = api.register()
+    me = api.get("/api/user", user["token"])
+    assert me.cache_control.private and me.cache_control.no_cache
+    assert not me.cache_control.public
+    headers = {**api.auth(user["token"]), "If-None-Match": f'"{me.etag}"'}
+    api.app.get("/api/user", headers=headers, status=304)
+
+
+def test_etag_changes_with_the_content(api: Api) -> None:
+    author = api.register()
+    slug = api.article(author["token"], title="One")["slug"]
+    before = api.get(f"/api/articles/{slug}").etag
+    api.put(f"/api/articles/{slug}", {"article": {"body": "changed"}}, author["token"], status=200)
+    after = api.get(f"/api/articles/{slug}")
+    assert after.etag != before
+    headers = {"If-None-Match": f'"{before}"'}
+    assert api.app.get(f"/api/articles/{slug}", headers=headers, status=200).json
+
+
+def test_writes_and_errors_are_not_cacheable(api: Api) -> None:
+    created = api.app.post_json(
+        "/api/users",
+        {"user": {"username": "w", "email": "w@example.com", "password": "password123"}},
+        status=201,
+    )
+    assert not created.cache_control.public
+    missing = api.get("/api/articles/no-such-article", status=404)
+    assert missing.cache_control.no_store and not missing.etag
