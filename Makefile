@@ -8,7 +8,7 @@ INI ?= development.ini
 # pytest-xdist workers: each gets its own database (see tests/conftest.py).
 WORKERS ?= 2
 
-.PHONY: install run test lint format conformance schemathesis clean
+.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 	$(BIN)/ruff format --check myapp tests alembic
 	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
+## test-cluster: fault tests against a live cluster (nginx + 3 gunicorn replicas); .ci/run runs them
+test-cluster: install
+	$(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check myapp tests alembic
 
@@ -42,3 +46,11 @@ conformance: install
 
 clean:
 	rm -rf $(VENV) conduit.sqlite* .pytest_cache
+
+## cluster: nginx on 127.0.0.1:8080 in front of REPLICAS gunicorn replicas (local Postgres/Redis)
+cluster: install
+	bash cluster/up.sh
+
+## cluster-down: stop exactly what `make cluster` started
+cluster-down:
+	bash cluster/down.sh

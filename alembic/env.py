@@ -52,9 +52,12 @@ def run_online() -> None:
     is_postgres = engine.dialect.name == "postgresql"
     with engine.connect() as connection:
         if is_postgres:
+            # The advisory lock first: lock_timeout applies to advisory locks
+            # too, so taken after it a replica would give up (and crash) when
+            # another replica's migration runs longer than 10s.
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
             connection.execute(text("SET lock_timeout = '10s'"))
             connection.execute(text("SET statement_timeout = '300s'"))
-            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
             connection.commit()
         try:
             context.configure(

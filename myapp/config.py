@@ -25,6 +25,9 @@ ENVIRONMENT_SETTINGS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("sqlalchemy.pool_pre_ping", "DB_POOL_PRE_PING", asbool),
     ("db.statement_timeout_ms", "DB_STATEMENT_TIMEOUT_MS", int),
     ("redis.url", "REDIS_URL", str),
+    ("server.replica_name", "REPLICA_NAME", str),
+    ("cache.enabled", "CACHE_ENABLED", asbool),
+    ("cache.prefix", "CACHE_PREFIX", str),
     ("auth.secret", "SECRET_KEY", str),
     ("auth.token_ttl_seconds", "TOKEN_TTL_SECONDS", int),
     ("api.max_body_bytes", "MAX_BODY_BYTES", int),
@@ -53,7 +56,12 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     settings = settings_from_environment(settings)
     config = Configurator(settings=settings, root_factory="myapp.resources.Root")
 
-    # Transactions first: every later concern joins the request's transaction
+    # Operations first: request ids and the replica's name on every
+    # response, metrics for every request, health checks for balancers.
+    config.include("myapp.requestid")
+    config.include("myapp.metrics")
+    config.include("myapp.health")
+    # Transactions: every later concern joins the request's transaction
     # (pyramid_tm), and a retryable error replays the whole request
     # (pyramid_retry) — see myapp.db for which errors count as retryable.
     config.include("pyramid_tm")
@@ -67,15 +75,23 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     config.include("myapp.httpcache")
     # Who is calling: JWT tokens for the API, argon2 password hashes.
     config.include("myapp.security")
+    # The pages' session (Redis with redis.url, else a signed cookie) and
+    # CSRF checks on every unsafe request outside /api.
+    config.include("myapp.sessions")
     # Templates for the HTML pages and the API explorer.
     config.include("pyramid_jinja2")
     # The RealWorld JSON API under /api (routes, validation, error format).
     config.include("myapp.api", route_prefix="/api")
     # The API explorer (Swagger UI) and the spec itself, at /api/docs.
     config.include("myapp.explorer")
+    # The browsable web app: server-rendered pages, /static, error pages.
+    config.include("myapp.pages")
 
     # Decorators only take effect here, so importing a module never
     # registers anything by itself.
     config.scan("myapp.api")
+    config.scan("myapp.health")
+    config.scan("myapp.metrics")
     config.scan("myapp.explorer")
+    config.scan("myapp.pages")
     return config

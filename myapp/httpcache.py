@@ -5,8 +5,8 @@ that did not set ``Cache-Control`` itself:
 
 * every response gets an ``ETag`` (a hash of its body) and answers a
   matching ``If-None-Match`` with 304 (WebOb's conditional responses);
-* a request that carries credentials (``Authorization``, or the session
-  cookie) gets ``Cache-Control: private, no-cache``: the browser may keep it
+* a request that carries credentials (``Authorization``, the session or
+  the CSRF cookie) gets ``Cache-Control: private, no-cache``: the browser may keep it
   but must revalidate, and no shared cache (Nginx, a CDN) may store it;
 * anything else is public for ``httpcache.max_age`` seconds, and may be
   served stale while revalidating for ``httpcache.stale_while_revalidate``;
@@ -30,15 +30,17 @@ Handler = Callable[[Request], Response]
 VARY = ("Authorization", "Cookie")
 
 
-def is_personal(request: Request, session_cookie: str) -> bool:
-    return "Authorization" in request.headers or session_cookie in request.cookies
+def is_personal(request: Request, cookies: list[str]) -> bool:
+    return "Authorization" in request.headers or any(name in request.cookies for name in cookies)
 
 
 def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
     settings = registry.settings
     max_age = int(settings.get("httpcache.max_age", 5))
     stale = int(settings.get("httpcache.stale_while_revalidate", 30))
-    session_cookie = str(settings.get("session.cookie_name", "session"))
+    # The session cookie personalises a page, and so does the CSRF cookie:
+    # a page's forms embed its token, which must never reach another browser.
+    cookies = str(settings.get("httpcache.personal_cookies", "session csrf_token")).split()
 
     def httpcache_tween(request: Request) -> Response:
         response = handler(request)
@@ -48,7 +50,7 @@ def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
             return response
         vary = set(response.vary or ())
         response.vary = sorted(vary | set(VARY))
-        if is_personal(request, session_cookie) or "Set-Cookie" in response.headers:
+        if is_personal(request, cookies) or "Set-Cookie" in response.headers:
             response.cache_control.private = True
             response.cache_control.no_cache = True
         else:
@@ -64,4 +66,8 @@ def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
 
 
 def includeme(config: Configurator) -> None:
-    config.add_tween("myapp.httpcache.httpcache_tween_factory")
+    # Inside the API's tween (which answers preflights and oversized bodies
+    # itself), outside the transaction: it sees the final response.
+    config.add_tween(
+        "myapp.httpcache.httpcache_tween_factory", under="myapp.api.http.api_tween_factory"
+    )

@@ -71,6 +71,17 @@ def test_duplicate_titles_get_distinct_slugs(api: Api) -> None:
         api.get(f"/api/articles/{slug}", status=200)
 
 
+def test_an_article_titled_feed_is_reachable(api: Api) -> None:
+    user = api.register()
+    article = api.article(user["token"], title="Feed")
+    assert article["slug"] != "feed"
+    assert api.get(f"/api/articles/{article['slug']}").json["article"]["title"] == "Feed"
+    renamed = api.article(user["token"], title="Not yet")
+    body = {"article": {"title": "Feed"}}
+    res = api.put(f"/api/articles/{renamed['slug']}", body, user["token"], status=200)
+    assert res.json["article"]["slug"] not in ("feed", article["slug"])
+
+
 def test_unknown_slug_is_404(api: Api) -> None:
     assert api.get("/api/articles/no-such-article", status=404).json == NOT_FOUND
 
@@ -117,6 +128,18 @@ def test_retitling_to_the_same_title_keeps_the_slug(api: Api) -> None:
         body = {"article": {"title": "Twin", "body": "changed"}}
         res = api.put(f"/api/articles/{article['slug']}", body, user["token"], status=200)
         assert res.json["article"]["slug"] == article["slug"]
+
+
+def test_retitling_to_a_taken_title_gets_a_distinct_slug(api: Api) -> None:
+    user = api.register()
+    api.article(user["token"], title="Taken")
+    other = api.article(user["token"], title="Other")
+    body = {"article": {"title": "Taken"}}
+    res = api.put(f"/api/articles/{other['slug']}", body, user["token"], status=200)
+    slug = res.json["article"]["slug"]
+    assert slug.startswith("taken-")
+    assert api.get(f"/api/articles/{slug}").json["article"]["title"] == "Taken"
+    assert api.get("/api/articles/taken").json["article"]["slug"] == "taken"
 
 
 def test_update_tags(api: Api) -> None:

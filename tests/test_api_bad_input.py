@@ -3,14 +3,18 @@ nothing half-written."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
 import webtest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from webob import Request
 
-from tests.conftest import Api
+from myapp.config import configure
+from tests.conftest import Api, base_settings
 
 
 def counts(connection: Connection) -> tuple[int, ...]:
@@ -164,6 +168,24 @@ def test_over_long_article_fields(
     assert counts(connection) == before
 
 
+@pytest.mark.parametrize("item", ["t{}", 1, "same"])
+def test_a_body_full_of_tags_is_refused(api: Api, connection: Connection, item: Any) -> None:
+    # Up to ~900 kB of tags, just under the body limit: refused without
+    # validating (or deduplicating) each of them.
+    token = api.register()["token"]
+    before = counts(connection)
+    article = {"title": "t", "description": "d", "body": "b"}
+    tags = [item.format(i) if isinstance(item, str) else item for i in range(100_000)]
+    res = api.post("/api/articles", {"article": article | {"tagList": tags}}, token, status=422)
+    assert errors(res) == {"tagList": ["has too many items (maximum is 1000)"]}
+    assert counts(connection) == before
+
+
+def test_many_repeated_tags_are_fine(api: Api) -> None:
+    tags = ["a", "b", " a ", ""] * 250
+    assert api.article(api.register()["token"], tagList=tags)["tagList"] == ["a", "b"]
+
+
 def test_limits_themselves_are_accepted(api: Api) -> None:
     token = api.register()["token"]
     article = api.article(
@@ -312,3 +334,30 @@ def test_oversized_body_is_413(api: Api, connection: Connection, wsgi_app: Any) 
     res = api.post("/api/users", {"user": user}, status=413)
     assert list(errors(res)) == ["body"]
     assert counts(connection) == before
+
+
+@pytest.mark.parametrize("retries", ["1", "3"])
+def test_a_chunked_body_is_held_to_the_limit(database_url: str, retries: str) -> None:
+    """No Content-Length (chunked, as gunicorn passes it on): still 413."""
+    settings = base_settings(database_url) | {"api.max_body_bytes": "1000"}
+    app = configure(settings | {"retry.attempts": retries}).make_wsgi_app()
+
+    def chunked(password: str) -> Any:
+        user = {"username": "chunky", "email": "chunky@example.com", "password": password}
+        request = Request.blank("/api/users", method="POST", content_type="application/json")
+        request.environ["wsgi.input"] = io.BytesIO(json.dumps({"user": user}).encode())
+        request.environ.pop("CONTENT_LENGTH", None)
+        request.environ["wsgi.input_terminated"] = True
+        return request.get_response(app)
+
+    try:
+        res = chunked("p" * 2000)
+        assert res.status_code == 413, res.text
+        assert res.json == {"errors": {"body": ["is too large (maximum is 1000 bytes)"]}}
+        # Under the limit the body is read whole (and this one is invalid, so
+        # nothing is written to the shared database).
+        res = chunked("short")
+        assert res.status_code == 422, res.text
+        assert list(res.json["errors"]) == ["password"]
+    finally:
+        app.registry["db_engine"].dispose()

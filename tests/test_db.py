@@ -110,7 +110,13 @@ def test_a_forked_child_does_not_reuse_the_parents_connections(database_url: str
             finally:
                 os._exit(0)
         os.close(write)
-        os.waitpid(child, 0)
+        deadline = time.monotonic() + 30
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:  # a fork with threads can deadlock
+                os.kill(child, 9)
+                os.waitpid(child, 0)
+                pytest.fail("the child process hung")
+            time.sleep(0.02)
         child_pid = int(os.read(read, 100) or 0)
         os.close(read)
         assert child_pid and child_pid != parent_pid

@@ -22,6 +22,7 @@ from tests.conftest import ROOT, create_database, drop_database
 
 INI = str(ROOT / "development.ini")
 ADVISORY_LOCK_ID = 7_303_212_009_186_341  # alembic/env.py's
+ENV_LOCK_TIMEOUT = 10  # seconds, alembic/env.py's lock_timeout
 
 
 @pytest.fixture
@@ -85,8 +86,10 @@ def test_concurrent_upgrades_take_turns(empty_database: str) -> None:
     """Two ``alembic upgrade head`` processes at once, as two replicas would.
 
     The test holds the migration lock until both processes are waiting for
-    it, so both are certainly inside env.py at the same time; then it lets
-    them race.
+    it, so both are certainly inside env.py at the same time, and then a
+    while longer than env.py's ``lock_timeout`` (as a long migration run by
+    another replica would): waiting replicas must keep waiting, not crash.
+    Then it lets them race.
     """
     database = empty_database.rsplit("/", 1)[1]
     env = os.environ | {"DATABASE_URL": empty_database}
@@ -111,6 +114,8 @@ def test_concurrent_upgrades_take_turns(empty_database: str) -> None:
                 assert all(p.poll() is None for p in processes), "a migration did not wait"
                 assert time.monotonic() < deadline, "the migrations never reached the lock"
                 time.sleep(0.05)
+            time.sleep(ENV_LOCK_TIMEOUT + 1)
+            assert _waiting_for_the_lock(holder, database) == 2
             holder.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
         outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
     finally:

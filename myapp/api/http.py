@@ -40,7 +40,7 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
             response.json_body = {"errors": {"url": ["is not valid UTF-8"]}}
         elif request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response = Response(status=204)
-        elif (request.content_length or 0) > max_body:
+        elif _too_large(request, max_body):
             response = error_response(
                 request, 413, {"body": [f"is too large (maximum is {max_body} bytes)"]}
             )
@@ -61,6 +61,19 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
     return api_tween
 
 
+def _too_large(request: Request, max_body: int) -> bool:
+    if request.content_length is not None:
+        return request.content_length > max_body
+    if not request.is_body_readable:
+        return False
+    # A chunked body has no Content-Length (gunicorn passes it through, and
+    # pyramid_retry only spools it when it may retry): read one byte past
+    # the limit at most, and keep what was read as the body.
+    data = request.body_file_raw.read(max_body + 1)
+    request.body = data
+    return len(data) > max_body
+
+
 def _url_is_text(request: Request) -> bool:
     """WebOb decodes the path and query string as UTF-8 on first use and
     raises UnicodeDecodeError (a 500) on bytes such as ``%ff``."""
@@ -72,4 +85,6 @@ def _url_is_text(request: Request) -> bool:
 
 
 def includeme(config: Configurator) -> None:
-    config.add_tween("myapp.api.http.api_tween_factory")
+    config.add_tween(
+        "myapp.api.http.api_tween_factory", under="myapp.metrics.metrics_tween_factory"
+    )

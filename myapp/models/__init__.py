@@ -3,6 +3,7 @@
 
 from myapp.models.article import Article, ArticleTag, Favorite, Tag
 from myapp.models.comment import Comment
+from myapp.models.job import Job, Notification
 from myapp.models.meta import Base, metadata
 from myapp.models.user import Follow, User
 
@@ -13,6 +14,8 @@ __all__ = [
     "Comment",
     "Favorite",
     "Follow",
+    "Job",
+    "Notification",
     "Tag",
     "User",
     "metadata",

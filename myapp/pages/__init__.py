@@ -18,7 +18,7 @@ from pyramid.config import Configurator
 
 ROUTES = [
     ("home", "/"),
-    ("tag", "/tag/{tag}"),
+    ("tag", "/tag/{tag:.+}"),  # tags may contain "/" (ci/cd)
     ("login", "/login"),
     ("register", "/register"),
     ("logout", "/logout"),

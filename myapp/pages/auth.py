@@ -21,9 +21,7 @@ TEMPLATE = "myapp:templates/auth.jinja2"
 BAD_CREDENTIALS = "email or password is invalid"
 
 
-def _form(
-    request: Request, mode: str, values: dict[str, str], errors: list[str]
-) -> dict[str, Any]:
+def _form(request: Request, mode: str, values: dict[str, str], errors: list[str]) -> dict[str, Any]:
     if errors:
         request.response.status = 422
     next_path = forms.safe_next(request.params.get("next"))
@@ -48,9 +46,7 @@ def login(request: Request) -> Any:
     email, password = forms.text(request, "email"), forms.text(request, "password")
     user = None
     try:
-        user = users.authenticate(
-            request.dbsession, request.registry["passwords"], email, password
-        )
+        user = users.authenticate(request.dbsession, request.registry["passwords"], email, password)
         errors = [] if user is not None else [BAD_CREDENTIALS]
     except DomainError as exc:
         errors = forms.messages(exc.errors)

@@ -14,7 +14,13 @@ TEMPLATE = "myapp:templates/home.jinja2"
 
 
 def _home(request: Request, page: reads.Page, tab: str, tag: str | None = None) -> dict[str, Any]:
-    return {"nav": "home", "page": page, "tab": tab, "tag": tag, "tags": reads.popular_tags(request)}
+    return {
+        "nav": "home",
+        "page": page,
+        "tab": tab,
+        "tag": tag,
+        "tags": reads.popular_tags(request),
+    }
 
 
 @view_config(route_name="home", request_method="GET", renderer=TEMPLATE)

@@ -18,10 +18,7 @@ TEMPLATE = "myapp:templates/profile.jinja2"
 def _page(request: Request, tab: str) -> dict[str, Any]:
     username = request.matchdict["username"]
     profile = reads.profile(request, username)
-    if tab == "favorites":
-        filters = Filters(favorited=username)
-    else:
-        filters = Filters(author=username)
+    filters = Filters(favorited=username) if tab == "favorites" else Filters(author=username)
     page = reads.article_list(request, filters, reads.page_number(request))
     viewer = request.identity
     is_self = viewer is not None and viewer.username == profile["username"]

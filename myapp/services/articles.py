@@ -28,6 +28,8 @@ from myapp.services.errors import ErrorMap, Forbidden, NotFound
 
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
+# Slugs that /api/articles/{slug} cannot reach because a fixed route wins.
+RESERVED_SLUGS = frozenset({"feed"})
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,12 @@ def _unique_slug(db: Session, title: str, current: Article | None = None) -> str
     slug = base
     # Duplicate titles are allowed: a short random suffix keeps slugs unique
     # without counting rows. A concurrent twin still hits the unique
-    # constraint and pyramid_retry replays the request.
-    while db.scalar(select(Article.id).where(Article.slug == slug)) is not None:
+    # constraint and pyramid_retry replays the request. A reserved slug
+    # counts as taken: /api/articles/feed is the feed, not an article.
+    while (
+        slug in RESERVED_SLUGS
+        or db.scalar(select(Article.id).where(Article.slug == slug)) is not None
+    ):
         slug = f"{base}-{secrets.token_hex(3)}"
     return slug
 

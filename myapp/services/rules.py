@@ -104,14 +104,20 @@ def clean_comment(errors: ErrorMap, value: str) -> str:
 def clean_tags(errors: ErrorMap, values: list[str]) -> list[str]:
     """Trimmed, without blanks or repeats, in the author's order."""
     tags: list[str] = []
+    seen: set[str] = set()
     for raw in values:
         tag = raw.strip()
-        if not tag or tag in tags:
+        if not tag or tag in seen:
             continue
         if len(tag) > TAG_MAX:
             _add(errors, "tagList", f"tags are too long (maximum is {TAG_MAX} characters)")
             break
         tags.append(tag)
+        seen.add(tag)
+        # A 1 MB body holds ~150k short tags: stop as soon as there are too
+        # many (and look repeats up in a set) instead of doing O(n^2) work.
+        if len(tags) > TAGS_PER_ARTICLE_MAX:
+            break
     if len(tags) > TAGS_PER_ARTICLE_MAX:
         _add(errors, "tagList", f"has too many tags (maximum is {TAGS_PER_ARTICLE_MAX})")
     return tags

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# make cluster: the compose topology as processes on loopback.
+#   nginx on 127.0.0.1:${NGINX_PORT:-8080} -> ${REPLICAS:-3} gunicorn replicas
+#   (+ a Celery worker and beat when a broker is configured), against the
+#   local Postgres and Redis. Everything started is recorded under
+#   ${CLUSTER_DIR:-var/cluster}; cluster/down.sh stops exactly that.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN="$ROOT/.venv/bin"
+DIR=${CLUSTER_DIR:-$ROOT/var/cluster}
+REPLICAS=${REPLICAS:-3}
+BASE_PORT=${BASE_PORT:-6701}
+NGINX_PORT=${NGINX_PORT:-8080}
+export WEB_CONCURRENCY=${WEB_CONCURRENCY:-2}
+export DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/conduit_cluster}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+export CACHE_PREFIX=${CACHE_PREFIX:-conduit-cluster:}
+export FORWARDED_ALLOW_IPS=127.0.0.1
+export BASE_PORT CLUSTER_DIR=$DIR
+
+if [ -e "$DIR/running" ]; then
+    echo "a cluster is already running from $DIR (make cluster-down first)" >&2
+    exit 1
+fi
+mkdir -p "$DIR/pids" "$DIR/logs"
+if [ ! -s "$DIR/secret" ]; then
+    "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))' > "$DIR/secret"
+fi
+export SECRET_KEY=${SECRET_KEY:-$(cat "$DIR/secret")}
+
+# The database: created if missing, migrated, demo data when empty.
+"$BIN/python" - <<PY
+from sqlalchemy import create_engine, make_url, text
+from myapp.db import normalize_url
+url = make_url(normalize_url("$DATABASE_URL"))
+admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+with admin.connect() as conn:
+    if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}):
+        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+PY
+"$BIN/myapp-initdb" production.ini ${CLUSTER_INITDB_ARGS:-} >> "$DIR/logs/initdb.log" 2>&1
+
+touch "$DIR/running"
+upstreams=""
+for i in $(seq 1 "$REPLICAS"); do
+    port=$((BASE_PORT + i - 1))
+    BASE_PORT=$BASE_PORT CLUSTER_DIR=$DIR cluster/replica.sh "$i"
+    upstreams="$upstreams server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"
+done
+
+if [ -n "${CELERY_BROKER_URL:-}" ] && [ -f myapp/tasks.py ]; then
+    setsid "$BIN/celery" -A myapp.tasks worker --ini production.ini --loglevel INFO \
+        --pidfile "$DIR/pids/worker.pid" >> "$DIR/logs/worker.log" 2>&1 < /dev/null &
+    setsid "$BIN/celery" -A myapp.tasks beat --ini production.ini --loglevel INFO \
+        --schedule "$DIR/beat-schedule" --pidfile "$DIR/pids/beat.pid" \
+        >> "$DIR/logs/beat.log" 2>&1 < /dev/null &
+fi
+
+mkdir -p "$DIR/nginx"
+chmod 0711 "$DIR"
+chmod 0777 "$DIR/nginx"  # nginx's workers run as an unprivileged user
+NGINX_LISTEN=127.0.0.1:$NGINX_PORT NGINX_UPSTREAMS="$upstreams" \
+NGINX_STATIC_ROOT="$ROOT/myapp" NGINX_RUN_DIR="$DIR/nginx" \
+    nginx/render.sh > "$DIR/nginx.conf"
+nginx -t -q -c "$DIR/nginx.conf" -p "$DIR/nginx"
+nginx -c "$DIR/nginx.conf" -p "$DIR/nginx"
+
+# Ready when every replica answers /readyz and nginx answers.
+deadline=$((SECONDS + 60))
+for i in $(seq 1 "$REPLICAS"); do
+    port=$((BASE_PORT + i - 1))
+    until curl -fsS "http://127.0.0.1:$port/readyz" > /dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "replica web-$i did not become ready; see $DIR/logs/web-$i.log" >&2
+            exit 1
+        fi
+        sleep 0.3
+    done
+done
+curl -fsS "http://127.0.0.1:$NGINX_PORT/healthz" > /dev/null
+echo "cluster up: http://127.0.0.1:$NGINX_PORT ($REPLICAS replicas on ports $BASE_PORT+)"

@@ -1,0 +1,128 @@
+"""Prometheus metrics at ``/metrics``.
+
+Under gunicorn every worker is a process, so prometheus_client runs in
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by gunicorn.conf.py):
+each worker writes its samples to files there, and ``/metrics`` — whichever
+worker serves it — aggregates them all. Without that variable (waitress,
+tests) the process's own registry is served.
+
+Exported: requests and latency by route, method and status; the database
+pool (checked out, overflow) per process; cache hits, misses, errors and
+purges per region; background jobs sent, succeeded and failed (incremented
+by myapp.tasks through :func:`job_event`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.view import view_config
+
+Handler = Callable[[Request], Response]
+
+REQUESTS = Counter("conduit_http_requests_total", "HTTP requests", ["route", "method", "status"])
+LATENCY = Histogram(
+    "conduit_http_request_duration_seconds",
+    "Time to answer a request",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+POOL_CHECKED_OUT = Gauge(
+    "conduit_db_pool_checked_out", "Connections in use", multiprocess_mode="livesum"
+)
+POOL_OVERFLOW = Gauge(
+    "conduit_db_pool_overflow", "Connections beyond pool_size", multiprocess_mode="livesum"
+)
+POOL_SIZE = Gauge("conduit_db_pool_size", "Configured pool size", multiprocess_mode="livesum")
+CACHE = Counter("conduit_cache_events_total", "Cache events", ["region", "event"])
+JOBS = Counter("conduit_jobs_total", "Background jobs", ["task", "event"])
+
+
+def job_event(task: str, event: str) -> None:
+    """Count a job ``event``: sent, succeeded, failed or retried."""
+    JOBS.labels(task=task, event=event).inc()
+
+
+class _CacheDeltas:
+    """Turns the cache's in-process totals into counter increments."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def sync(self, report: dict[str, dict[str, int]]) -> None:
+        for region, stats in report.items():
+            for event, total in stats.items():
+                key = (region, event)
+                delta = total - self.seen.get(key, 0)
+                if delta > 0:
+                    CACHE.labels(region=region, event=event).inc(delta)
+                self.seen[key] = total
+
+
+def _sync_pool(registry: Registry) -> None:
+    pool: Any = registry["db_engine"].pool
+    if hasattr(pool, "checkedout"):
+        POOL_CHECKED_OUT.set(pool.checkedout())
+        POOL_OVERFLOW.set(max(pool.overflow(), 0))
+        POOL_SIZE.set(pool.size())
+
+
+def metrics_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    cache_deltas = _CacheDeltas()
+
+    def metrics_tween(request: Request) -> Response:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = handler(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.matched_route.name if request.matched_route else "unmatched"
+            LATENCY.labels(route=route, method=request.method).observe(time.perf_counter() - start)
+            REQUESTS.labels(route=route, method=request.method, status=str(status)).inc()
+            _sync_pool(registry)
+            if "cache" in registry:
+                cache_deltas.sync(registry["cache"].report())
+
+    return metrics_tween
+
+
+def collect() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+@view_config(route_name="metrics")
+def metrics(request: Request) -> Response:
+    response = Response(collect(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+    response.cache_control.no_store = True
+    return response
+
+
+def includeme(config: Configurator) -> None:
+    config.add_route("metrics", "/metrics")
+    # Right inside the request id: it times everything else, errors included.
+    config.add_tween(
+        "myapp.metrics.metrics_tween_factory", under="myapp.requestid.request_id_tween_factory"
+    )

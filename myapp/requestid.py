@@ -1,0 +1,68 @@
+"""Request ids and the replica's name, for following one request through
+Nginx, the app's log and Celery's.
+
+Nginx passes ``X-Request-ID`` (its ``$request_id``); a request without one
+gets a fresh id. The id is echoed in the response, kept in a context
+variable for log records (``%(request_id)s`` in the ini's log format), and
+the response names the replica that answered (``X-Replica``), so a person
+or a test can watch the load balancing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import socket
+import uuid
+from collections.abc import Callable
+
+from pyramid.config import Configurator
+from pyramid.tweens import INGRESS
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+
+Handler = Callable[[Request], Response]
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every log record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def install_log_filter() -> None:
+    """Put the filter on the root handlers, so any format may use %(request_id)s."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
+
+
+def request_id_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    replica = str(registry.settings.get("server.replica_name") or socket.gethostname())
+
+    def request_id_tween(request: Request) -> Response:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if VALID_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = REQUEST_ID.set(request_id)
+        try:
+            response = handler(request)
+        finally:
+            REQUEST_ID.reset(token)
+        response.headers["X-Request-ID"] = request_id
+        response.headers["X-Replica"] = replica
+        return response
+
+    return request_id_tween
+
+
+def includeme(config: Configurator) -> None:
+    install_log_filter()
+    # Outermost, so that every other tween's log lines carry the id.
+    config.add_tween("myapp.requestid.request_id_tween_factory", under=INGRESS)

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Render nginx.conf.template with envsubst. Only our NGINX_* variables are
+# replaced:
+# nginx's own $variables stay as they are.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+: "${NGINX_AUTH_RATE:=20}"
+export NGINX_AUTH_RATE
+envsubst '${NGINX_LISTEN} ${NGINX_UPSTREAMS} ${NGINX_STATIC_ROOT} ${NGINX_RUN_DIR} ${NGINX_AUTH_RATE}' \
+    < "${NGINX_TEMPLATE:-$here/nginx.conf.template}"
