@@ -8,7 +8,7 @@ INI ?= development.ini
 # pytest-xdist workers: each gets its own database (see tests/conftest.py).
 WORKERS ?= 2
 
-.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster
+.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ run: install
 
 ## test: lint, then the whole suite against Postgres (TEST_DATABASE_URL)
 test: install
-	$(BIN)/ruff check myapp tests alembic
-	$(BIN)/ruff format --check myapp tests alembic
+	$(BIN)/ruff check myapp tests alembic bench gunicorn.conf.py
+	$(BIN)/ruff format --check myapp tests alembic bench gunicorn.conf.py
 	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 ## test-cluster: fault tests against a live cluster (nginx + 3 gunicorn replicas); .ci/run runs them
@@ -34,11 +34,11 @@ test-cluster: install
 	$(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check myapp tests alembic
+	$(BIN)/ruff check myapp tests alembic bench gunicorn.conf.py
 
 format: install
-	$(BIN)/ruff format myapp tests alembic
-	$(BIN)/ruff check --fix myapp tests alembic
+	$(BIN)/ruff format myapp tests alembic bench gunicorn.conf.py
+	$(BIN)/ruff check --fix myapp tests alembic bench gunicorn.conf.py
 
 ## conformance: the external RealWorld suites against a live server (CI runs these)
 conformance: install
@@ -54,3 +54,9 @@ cluster: install
 ## cluster-down: stop exactly what `make cluster` started
 cluster-down:
 	bash cluster/down.sh
+
+## bench: the benchmark suites against the process cluster (see bench/README.md); not part of CI
+bench: install
+	$(BIN)/pip install -q -e '.[bench]'
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -91,7 +91,7 @@ DATABASE_URL=$PG_SERVER/$DB SECRET_KEY=$(random_hex 32) \
     "$VENV/bin/pserve" "$ROOT/.ci/conformance.ini" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 60); do
-    curl -fsS -o /dev/null --max-time 2 "$HOST/api/tags" && break
+    curl -fs -o /dev/null --max-time 2 "$HOST/api/tags" && break
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "the app exited at start"; exit 1; }
     sleep 1
 done

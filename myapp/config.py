@@ -31,6 +31,14 @@ ENVIRONMENT_SETTINGS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("auth.secret", "SECRET_KEY", str),
     ("auth.token_ttl_seconds", "TOKEN_TTL_SECONDS", int),
     ("api.max_body_bytes", "MAX_BODY_BYTES", int),
+    # Background jobs (myapp.tasks): no broker means the in-process runner.
+    ("celery.broker_url", "CELERY_BROKER_URL", str),
+    ("celery.queue", "CELERY_QUEUE", str),
+    ("jobs.exports_dir", "EXPORTS_DIR", str),
+    ("mail.smtp_host", "SMTP_HOST", str),
+    ("mail.smtp_port", "SMTP_PORT", int),
+    ("mail.outbox", "MAIL_OUTBOX", str),
+    ("mail.site_url", "SITE_URL", str),
 ]
 
 
@@ -75,6 +83,10 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     config.include("myapp.httpcache")
     # Who is calling: JWT tokens for the API, argon2 password hashes.
     config.include("myapp.security")
+    # Background jobs: request.dispatch sends them after commit, to Celery
+    # (celery.broker_url) or to an in-process thread; the jobs are in
+    # myapp.jobs (scanned below).
+    config.include("myapp.tasks")
     # The pages' session (Redis with redis.url, else a signed cookie) and
     # CSRF checks on every unsafe request outside /api.
     config.include("myapp.sessions")
@@ -94,4 +106,5 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     config.scan("myapp.metrics")
     config.scan("myapp.explorer")
     config.scan("myapp.pages")
+    config.scan("myapp.jobs")
     return config

@@ -110,7 +110,8 @@ def job(
             spec = JobSpec(name, wrapped, every, time_limit, options)
             scanner.config.registry["jobs"][name] = spec
 
-        venusian.attach(func, callback, category="conduit.jobs")
+        # "pyramid": the category config.scan() looks at by default.
+        venusian.attach(func, callback, category="pyramid")
         func.job_name = name  # type: ignore[attr-defined]
         return func
 
@@ -311,16 +312,21 @@ def dispatch(request: Request, func: JobFunction | str, *args: Any, owner: Any =
     job_id = str(uuid.uuid4())
     owner_id = getattr(owner, "id", owner)
     records.create(request.dbsession, job_id, name, owner_id, list(args))
-    runner = request.registry["jobs.runner"]
-    request.tm.get().addAfterCommitHook(_send_if_committed, args=(runner, name, job_id, args))
+    send_after_commit(request, name, job_id, list(args))
     return job_id
 
 
+def send_after_commit(request: Request, name: str, job_id: str, args: list[Any]) -> None:
+    """Send job ``job_id`` once (and only if) the request's transaction commits."""
+    runner = request.registry["jobs.runner"]
+    request.tm.get().addAfterCommitHook(_send_if_committed, args=(runner, name, job_id, args))
+
+
 def _send_if_committed(
-    committed: bool, runner: Runner, name: str, job_id: str, args: tuple[Any, ...]
+    committed: bool, runner: Runner, name: str, job_id: str, args: list[Any]
 ) -> None:
     if committed:
-        runner.send(name, job_id, list(args))
+        runner.send(name, job_id, args)
 
 
 def uses_celery(settings: dict[str, Any]) -> bool:

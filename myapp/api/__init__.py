@@ -22,6 +22,10 @@ ROUTES = [
     ("api.comments", "/articles/{slug}/comments"),
     ("api.comment", "/articles/{slug}/comments/{id}"),
     ("api.tags", "/tags"),
+    # Background jobs (not RealWorld): myapp/api/jobs.py, jobs-openapi.yml.
+    ("api.exports", "/user/exports"),
+    ("api.export_download", "/user/exports/{id}/download"),
+    ("api.job", "/jobs/{id}"),
 ]
 
 

@@ -10,6 +10,7 @@ from pyramid.view import view_config
 
 from myapp.api.auth import optional_user, required_user
 from myapp.api.validation import int_param, str_param, validated_body
+from myapp.jobs.notify import notify_followers
 from myapp.models import User
 from myapp.resources import USER
 from myapp.services import articles, public
@@ -63,6 +64,7 @@ def create(request: Request) -> dict[str, Any]:
     author = required_user(request)
     data = validated_body(request, "NewArticleRequest", "article")
     article = articles.create(request.dbsession, author, data)
+    request.dispatch(notify_followers, article.id, owner=author)
     request.response.status = 201
     return _single(request, author, article.slug, fresh=True)
 

@@ -125,7 +125,9 @@ class ThreadRunner:
                 records.failed(self.registry, item.job_id, exc)
                 return
             countdown = self.policy.countdown(item.retries)
-            log.warning("job %s (%s) will retry in %.1fs: %r", item.job_id, item.name, countdown, exc)
+            log.warning(
+                "job %s (%s) will retry in %.1fs: %r", item.job_id, item.name, countdown, exc
+            )
             records.retrying(self.registry, item.job_id, exc)
             self._push(countdown, Item(item.name, item.job_id, item.args, item.retries + 1))
         except Exception as exc:

@@ -49,9 +49,7 @@ class Job(Base):
     # so the caller has it before anything is sent.
     id: Mapped[str] = mapped_column(String(JOB_ID_MAX), primary_key=True)
     kind: Mapped[str] = mapped_column(String(KIND_MAX))
-    owner_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("users.id", ondelete="CASCADE")
-    )
+    owner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

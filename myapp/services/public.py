@@ -141,6 +141,15 @@ def tags(db: Session, cache: Cache) -> list[str]:
     return cache.get_or_create("tags", "all", lambda: articles.all_tags(db))
 
 
+def refresh_tags(db: Session, cache: Cache) -> list[str]:
+    """Recount the popular tags now and store them (the periodic warm-up job),
+    so no reader pays for the recount when the entry expires."""
+    value = articles.all_tags(db)
+    if cache.enabled:
+        cache.regions["tags"].set("all", value)
+    return value
+
+
 # -- per-user flags ----------------------------------------------------------
 
 

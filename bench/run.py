@@ -1,0 +1,250 @@
+"""``make bench``: every scaling strategy's effect, measured.
+
+    .venv/bin/python -m bench.run [--suites cache,replicas,scale,writes,concurrency]
+                                  [--sizes 10000,1000000] [--seconds 10]
+
+Datasets are seeded once with ``myapp-seed`` into ``conduit_bench_<size>``
+on the local Postgres and kept for later runs. Each suite starts the process
+cluster (cluster/up.sh: nginx + gunicorn replicas) in the topology it needs,
+drives it with wrk on 127.0.0.1, and records wrk's latencies and throughput
+with the app's own counters (requests per replica, SQL statements per
+request, cache hit ratio). Results go to bench/results/<stamp>.jsonl, a
+Markdown report next to it, and PNG plots (bench/report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from bench.harness import ROOT, Cluster, Topology, measure
+from myapp.db import normalize_url
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+RESULTS = ROOT / "bench" / "results"
+WRITES = ROOT / "bench" / "wrk" / "writes.lua"
+
+
+def dataset_url(size: int) -> str:
+    return f"{SERVER}/conduit_bench_{size}"
+
+
+def ensure_dataset(size: int) -> str:
+    """The seeded database for ``size`` articles (seeded on first use)."""
+    url = dataset_url(size)
+    admin = create_engine(normalize_url(f"{SERVER}/postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": f"conduit_bench_{size}"}
+        )
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "conduit_bench_{size}"'))
+    admin.dispose()
+    bin_dir = ROOT / ".venv" / "bin"
+    env = {"DATABASE_URL": url, "PATH": str(bin_dir) + ":/usr/bin:/bin"}
+    subprocess.run(
+        [str(bin_dir / "myapp-initdb"), "production.ini", "--no-demo"],
+        cwd=ROOT, env=env | {"SECRET_KEY": "bench"}, check=True, capture_output=True,
+    )  # fmt: skip
+    engine = create_engine(normalize_url(url))
+    with engine.connect() as conn:
+        articles = conn.scalar(text("SELECT count(*) FROM articles"))
+    if not articles:
+        started = time.monotonic()
+        subprocess.run(
+            [str(bin_dir / "myapp-seed"), "production.ini", "--articles", str(size)],
+            cwd=ROOT, env=env | {"SECRET_KEY": "bench"}, check=True,
+        )  # fmt: skip
+        print(f"seeded {size} articles in {time.monotonic() - started:.0f}s")
+    engine.dispose()
+    return url
+
+
+def fixtures(url: str, port: int) -> dict[str, Any]:
+    """Slugs, tags and a reader's token (the reader follows 50 busy authors)."""
+    engine = create_engine(normalize_url(url))
+    with engine.connect() as conn:
+        slugs = list(conn.scalars(text("SELECT slug FROM articles ORDER BY id DESC LIMIT 50")))
+        tags = list(
+            conn.scalars(
+                text(
+                    "SELECT t.name FROM tags t JOIN article_tags a ON a.tag_id = t.id "
+                    "GROUP BY t.name ORDER BY count(*) DESC LIMIT 5"
+                )
+            )
+        )
+        authors = list(
+            conn.scalars(
+                text(
+                    "SELECT u.username FROM users u JOIN articles a ON a.author_id = u.id "
+                    "GROUP BY u.username ORDER BY count(*) DESC LIMIT 50"
+                )
+            )
+        )
+    engine.dispose()
+    name = f"bench{int(time.time() * 1000)}"
+    token = post(
+        port,
+        "/api/users",
+        {
+            "user": {
+                "username": name,
+                "email": f"{name}@bench.example",
+                "password": "bench-password",
+            }
+        },
+    )["user"]["token"]
+    for author in authors:
+        post(port, f"/api/profiles/{author}/follow", None, token)
+    return {"slugs": slugs, "tags": tags, "token": token}
+
+
+def post(port: int, path: str, body: Any, token: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else b""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Token {token}")
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def endpoints(fx: dict[str, Any]) -> dict[str, list[str]]:
+    slug, tag = fx["slugs"][0], (fx["tags"] or ["x"])[0]
+    return {
+        "GET /api/articles?limit=20": ["/api/articles?limit=20"],
+        "GET /api/articles/:slug": [f"/api/articles/{s}" for s in fx["slugs"][:20]],
+        "GET /api/tags": ["/api/tags"],
+        "home page": ["/"],
+        "tag page": [f"/tag/{tag}"],
+        "article page": [f"/article/{slug}"],
+    }
+
+
+class Bench:
+    def __init__(self, seconds: int, out: Path):
+        self.seconds = seconds
+        self.out = out
+        self.rows: list[dict[str, Any]] = []
+
+    def record(self, suite: str, size: int, topology: Topology, scenario: str, **kw: Any) -> None:
+        row = {"suite": suite, "articles": size, "topology": topology.label(),
+               "replicas": topology.replicas, "workers": topology.workers,
+               "cache": topology.cache, "scenario": scenario} | kw  # fmt: skip
+        self.rows.append(row)
+        with self.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"{suite:12} {scenario:32} {kw.get('rps', 0):8.1f} req/s  "
+              f"p50 {kw.get('p50_ms', 0):7.2f} ms  p99 {kw.get('p99_ms', 0):7.2f} ms  "
+              f"errors {kw.get('errors', 0)}")  # fmt: skip
+
+    def run(self, suite: str, size: int, cluster: Cluster, scenario: str, paths: list[str],
+            connections: int = 16, warm: bool = True, **kw: Any) -> None:  # fmt: skip
+        if warm:
+            measure(cluster, paths, 2, connections, **kw)
+        result = measure(cluster, paths, self.seconds, connections, **kw)
+        self.record(suite, size, cluster.topology, scenario, connections=connections, **result)
+
+
+def cluster_for(url: str, topology: Topology) -> Cluster:
+    return Cluster(topology, url, Path(tempfile.mkdtemp(prefix="conduit-bench-")))
+
+
+def suite_cache(bench: Bench, size: int, url: str) -> None:
+    """Issue 4: the app's cache off vs warm, anonymous and logged in (nginx bypassed)."""
+    for cache in (False, True):
+        with cluster_for(url, Topology(replicas=3, workers=2, cache=cache)) as cluster:
+            fx = fixtures(url, cluster.topology.nginx_port)
+            for name, paths in endpoints(fx).items():
+                for who, token in (("anonymous", None), ("logged in", fx["token"])):
+                    bench.run("cache", size, cluster, f"{name} ({who})", paths,
+                              token=token, bust=True)  # fmt: skip
+
+
+def suite_replicas(bench: Bench, size: int, url: str) -> None:
+    """Issue 6: 1, 2, 3 replicas (same total workers, and more workers) vs the bare ceiling."""
+    shapes = [(1, 6), (2, 3), (3, 2), (1, 2), (2, 2)]
+    for app in ("bench.hello:app", None):
+        for replicas, workers in shapes:
+            topology = Topology(replicas=replicas, workers=workers, app=app)
+            with cluster_for(url, topology) as cluster:
+                if app:
+                    bench.run("replicas", size, cluster, "bare WSGI hello", ["/"], bust=True)
+                    continue
+                bench.run("replicas", size, cluster, "GET /api/articles?limit=20 (uncached)",
+                          ["/api/articles?limit=20"], token="", bust=True)  # fmt: skip
+                bench.run("replicas", size, cluster, "GET /api/articles?limit=20 (nginx cache)",
+                          ["/api/articles?limit=20"])  # fmt: skip
+
+
+def suite_scale(bench: Bench, size: int, url: str) -> None:
+    """Issue 7: the hot reads at this dataset size, cache off (the database's own cost)."""
+    with cluster_for(url, Topology(replicas=3, workers=2, cache=False)) as cluster:
+        fx = fixtures(url, cluster.topology.nginx_port)
+        for name, paths, token in [
+            ("GET /api/articles?limit=20", ["/api/articles?limit=20"], None),
+            ("GET /api/articles/feed", ["/api/articles/feed?limit=20"], fx["token"]),
+            ("home page", ["/"], None),
+            ("tag page", [f"/tag/{(fx['tags'] or ['x'])[0]}"], None),
+            ("GET /api/articles?offset=5000", ["/api/articles?limit=20&offset=5000"], None),
+        ]:
+            bench.run("scale", size, cluster, name, paths, token=token, bust=True)
+
+
+def suite_writes(bench: Bench, size: int, url: str) -> None:
+    with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
+        fx = fixtures(url, cluster.topology.nginx_port)
+        bench.run("writes", size, cluster, "write mix (publish, comment, fav/unfav)",
+                  fx["slugs"][:20], connections=8, warm=False, token=fx["token"],
+                  script=WRITES)  # fmt: skip
+
+
+def suite_concurrency(bench: Bench, size: int, url: str) -> None:
+    with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
+        for connections in (1, 4, 16, 64):
+            bench.run("concurrency", size, cluster, "GET /api/articles?limit=20 (app cache)",
+                      ["/api/articles?limit=20"], connections=connections, bust=True)  # fmt: skip
+
+
+SUITES = {
+    "cache": suite_cache,
+    "replicas": suite_replicas,
+    "scale": suite_scale,
+    "writes": suite_writes,
+    "concurrency": suite_concurrency,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--suites", default=",".join(SUITES))
+    parser.add_argument("--sizes", default="10000")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--name", default=datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{args.name}.jsonl"
+    bench = Bench(args.seconds, out)
+    for size in (int(s) for s in args.sizes.split(",")):
+        url = ensure_dataset(size)
+        for suite in args.suites.split(","):
+            if suite == "scale" or size == min(int(s) for s in args.sizes.split(",")):
+                SUITES[suite](bench, size, url)
+    from bench.report import write_report
+
+    write_report(out)
+
+
+if __name__ == "__main__":
+    main()

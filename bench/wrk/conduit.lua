@@ -1,0 +1,44 @@
+-- wrk script: cycle through the paths in BENCH_PATHS (separated by "|"),
+-- optionally with a token (BENCH_TOKEN) and a unique query string per
+-- request (BENCH_BUST=1, to get past Nginx's micro-cache), and print a JSON
+-- summary with percentiles at the end.
+local paths = {}
+for p in string.gmatch(os.getenv("BENCH_PATHS") or "/", "[^|]+") do
+  table.insert(paths, p)
+end
+local token = os.getenv("BENCH_TOKEN")
+local bust = os.getenv("BENCH_BUST") == "1"
+local counter = 0
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  n = 0
+  if token and token ~= "" then
+    wrk.headers["Authorization"] = "Token " .. token
+  end
+end
+
+function request()
+  n = n + 1
+  local path = paths[(n % #paths) + 1]
+  if bust then
+    local sep = string.find(path, "?", 1, true) and "&" or "?"
+    path = path .. sep .. "_b=" .. id .. "-" .. n
+  end
+  return wrk.format("GET", path)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nJSON {"requests": %d, "duration_us": %d, "non2xx": %d, "connect_errors": %d, ' ..
+    '"read_errors": %d, "write_errors": %d, "timeouts": %d, ' ..
+    '"p50_ms": %.3f, "p95_ms": %.3f, "p99_ms": %.3f, "mean_ms": %.3f}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.mean / 1000))
+end

@@ -1,0 +1,152 @@
+"""Export my data: a zip of the user's articles, comments and favourites.
+
+The zip holds ``profile.json``, ``articles.json``, ``comments.json``,
+``favorites.json`` and one Markdown file per article (``articles/<slug>.md``,
+front matter + body). It is built under ``jobs.exports_dir`` (env
+EXPORTS_DIR) as a temporary file and renamed into place, so a download never
+sees half a zip and a second run simply replaces the first one's file.
+Progress advances item by item. Exports older than
+``jobs.export_ttl_seconds`` are removed by myapp.jobs.periodic.
+
+The web process serves the file (only to its owner), so it and the workers
+must share that folder (same machine, or a shared volume).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pyramid.request import Request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from myapp.models import Article, Comment, Favorite, User
+from myapp.models.meta import utcnow
+from myapp.services.public import timestamp
+from myapp.tasks import item_delay, job, report_progress
+
+KIND = "conduit.export"
+DEFAULT_TTL = 86400
+
+
+def exports_dir(settings: dict[str, Any]) -> Path:
+    folder = settings.get("jobs.exports_dir") or Path(tempfile.gettempdir()) / "conduit-exports"
+    return Path(folder)
+
+
+def export_path(settings: dict[str, Any], job_id: str) -> Path:
+    return exports_dir(settings) / f"{job_id}.zip"
+
+
+def ttl(settings: dict[str, Any]) -> timedelta:
+    return timedelta(seconds=int(settings.get("jobs.export_ttl_seconds", DEFAULT_TTL)))
+
+
+def _markdown(article: dict[str, Any]) -> str:
+    front = {k: article[k] for k in ("title", "description", "tagList", "createdAt", "updatedAt")}
+    lines = ["---", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in front.items())]
+    return "\n".join([*lines, "---", "", article["body"], ""])
+
+
+def _collect(request: Request, user: User) -> dict[str, list[dict[str, Any]]]:
+    db = request.dbsession
+    articles = db.scalars(
+        select(Article)
+        .where(Article.author_id == user.id)
+        .options(selectinload(Article.tag_links))
+        .order_by(Article.created_at, Article.id)
+    )
+    comments = db.execute(
+        select(Comment, Article.slug)
+        .join(Article, Article.id == Comment.article_id)
+        .where(Comment.author_id == user.id)
+        .order_by(Comment.created_at, Comment.id)
+    )
+    favorites = db.execute(
+        select(Article.slug, Article.title, Favorite.created_at)
+        .join(Favorite, Favorite.article_id == Article.id)
+        .where(Favorite.user_id == user.id)
+        .order_by(Favorite.created_at, Article.id)
+    )
+    return {
+        "articles": [
+            {
+                "slug": a.slug,
+                "title": a.title,
+                "description": a.description,
+                "body": a.body,
+                "tagList": a.tag_list,
+                "favoritesCount": a.favorites_count,
+                "createdAt": timestamp(a.created_at),
+                "updatedAt": timestamp(a.updated_at),
+            }
+            for a in articles
+        ],
+        "comments": [
+            {
+                "id": c.id,
+                "article": slug,
+                "body": c.body,
+                "createdAt": timestamp(c.created_at),
+                "updatedAt": timestamp(c.updated_at),
+            }
+            for c, slug in comments
+        ],
+        "favorites": [
+            {"article": slug, "title": title, "favoritedAt": timestamp(at)}
+            for slug, title, at in favorites
+        ],
+    }
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+
+
+@job(name=KIND, time_limit=1800)
+def export_user_data(request: Request, user_id: int) -> dict[str, Any] | None:
+    settings = request.registry.settings
+    user = request.dbsession.get(User, user_id)
+    if user is None:  # the account is gone, and its jobs with it
+        return None
+    data = _collect(request, user)
+    profile = {
+        "username": user.username,
+        "email": user.email,
+        "bio": user.bio,
+        "image": user.image,
+        "createdAt": timestamp(user.created_at),
+    }
+    total = sum(len(items) for items in data.values())
+    folder = exports_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = export_path(settings, request.job_id)
+    partial = folder / f".{request.job_id}.{os.getpid()}.tmp"
+    done = 0
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("profile.json", _dump(profile))
+            for name, items in data.items():
+                for item in items:
+                    if name == "articles":
+                        archive.writestr(f"articles/{item['slug']}.md", _markdown(item))
+                    item_delay(request)
+                    done += 1
+                    report_progress(request, done, total)
+                archive.writestr(f"{name}.json", _dump(items))
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    expires = utcnow() + ttl(settings)
+    return {
+        "file": final.name,
+        "size": final.stat().st_size,
+        "counts": {name: len(items) for name, items in data.items()},
+        "expiresAt": timestamp(expires),
+    }
