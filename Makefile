@@ -8,7 +8,7 @@ INI ?= development.ini
 # pytest-xdist workers: each gets its own database (see tests/conftest.py).
 WORKERS ?= 2
 
-.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster bench
+.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster bench chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,17 @@ run: install
 	$(BIN)/myapp-initdb $(INI)
 	$(BIN)/pserve $(INI)
 
+## chromium: Debian's Chromium for tests/browser (apt, as root; otherwise say how)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "chromium is missing: run 'sudo apt-get install -y chromium' (browser tests skip)"; \
+		fi; }
+
 ## test: lint, then the whole suite against Postgres (TEST_DATABASE_URL)
-test: install
+test: install chromium
 	$(BIN)/ruff check myapp tests alembic bench gunicorn.conf.py
 	$(BIN)/ruff format --check myapp tests alembic bench gunicorn.conf.py
 	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)

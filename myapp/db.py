@@ -5,7 +5,15 @@
   numbers depend on the deployment: replicas x workers x (pool_size +
   max_overflow) must stay below Postgres' ``max_connections``.
 * Postgres gets a server-side ``statement_timeout`` so that one slow query
-  cannot pin a worker (and a pooled connection) forever.
+  cannot pin a worker (and a pooled connection) forever: as a startup
+  option, or — behind PgBouncer in transaction pooling (``db.pgbouncer``),
+  which neither accepts nor keeps per-client startup options — as
+  ``SET LOCAL`` at the start of every transaction.
+* The connection budget (myapp.db_budget) is checked at startup when the
+  settings say how many processes share the database.
+* Reads may go to streaming replicas (``sqlalchemy.replica_urls``), with
+  read-your-writes for the user who wrote; see myapp.db_replicas. Without
+  replicas, sessions are plain ``Session`` objects.
 * After ``fork()`` (gunicorn ``preload_app``) the child drops the parent's
   pooled connections without closing them: sockets shared by two processes
   corrupt each other's protocol stream.
@@ -24,16 +32,29 @@ import logging
 import os
 from typing import Any
 
+import jwt
+import redis
 import transaction
 import zope.sqlalchemy
 from pyramid.config import Configurator
 from pyramid.request import Request
-from pyramid.settings import asbool
+from pyramid.settings import asbool, aslist
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+
+from myapp import db_budget
+from myapp.db_replicas import (
+    READ_FROM_REPLICA,
+    WROTE,
+    Markers,
+    ReplicaRouter,
+    RoutingSession,
+    watch_writes,
+)
+from myapp.models import User
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +82,17 @@ def normalize_url(url: str | None) -> str:
     return url
 
 
-def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
-    """Build a pooled engine from ``settings`` (keys under ``prefix``)."""
-    url = normalize_url(settings.get(prefix + "url"))
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_engine(
+    settings: dict[str, Any],
+    prefix: str = "sqlalchemy.",
+    url: str | None = None,
+    connect_timeout: int | None = None,
+) -> Engine:
+    """Build a pooled engine from ``settings`` (keys under ``prefix``); ``url`` overrides."""
+    url = normalize_url(url or settings.get(prefix + "url"))
     is_sqlite = url.startswith("sqlite")
     # create_engine, not engine_from_config: the latter coerces
     # ``pool_timeout`` with int(), so "0.5" would become 0 (no wait at all).
@@ -73,15 +102,21 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
         if value is not None and value != "" and not (is_sqlite and name != "pool_pre_ping"):
             pool_args[name] = coerce(value)
     connect_args: dict[str, Any] = {}
+    timeout_ms = 0
+    pgbouncer = asbool(settings.get("db.pgbouncer", False))
     if url.startswith("postgresql"):
         timeout_ms = int(settings.get("db.statement_timeout_ms", 0) or 0)
-        if timeout_ms:
+        if timeout_ms and not pgbouncer:
             connect_args["options"] = f"-c statement_timeout={timeout_ms}"
-        connect_args["connect_timeout"] = int(settings.get("db.connect_timeout", 5))
+        if connect_timeout is None:
+            connect_timeout = int(settings.get("db.connect_timeout", 5))
+        connect_args["connect_timeout"] = connect_timeout
         connect_args["application_name"] = str(settings.get("db.application_name", "conduit"))
     engine = create_engine(url, connect_args=connect_args, **pool_args)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif timeout_ms and pgbouncer:
+        event.listen(engine, "begin", _set_local_statement_timeout(timeout_ms))
     # A child process must not reuse the parent's sockets; see module docs.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
@@ -95,8 +130,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def get_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def _set_local_statement_timeout(timeout_ms: int) -> Any:
+    """A ``begin`` listener: the timeout for this transaction only.
+
+    PgBouncer in transaction pooling hands each transaction to whichever
+    server connection is free, so a session-level setting would leak to
+    other clients (or be lost); ``SET LOCAL`` lives and dies with the
+    transaction. Sent on the DBAPI connection: the transaction is not
+    started yet when ``begin`` fires, and psycopg2 starts it here.
+    """
+    statement = f"SET LOCAL statement_timeout = {int(timeout_ms)}"
+
+    def begin(conn: Connection) -> None:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    return begin
+
+
+def get_session_factory(
+    engine: Engine, router: ReplicaRouter | None = None
+) -> sessionmaker[Session]:
+    """Sessions on ``engine``; with a ``router``, sessions that may read from replicas."""
+    if router is None:
+        return sessionmaker(bind=engine, expire_on_commit=False)
+    session_class = type("AppRoutingSession", (RoutingSession,), {"router": router})
+    watch_writes(session_class)
+    return sessionmaker(bind=engine, expire_on_commit=False, class_=session_class)
 
 
 def get_tm_session(
@@ -109,7 +172,92 @@ def get_tm_session(
 
 
 def _dbsession(request: Request) -> Session:
-    return get_tm_session(request.registry["dbsession_factory"], request.tm)
+    session = get_tm_session(request.registry["dbsession_factory"], request.tm)
+    markers: Markers | None = request.registry.get("db_markers")
+    if markers is not None:
+        _route_request(request, session, markers)
+    return session
+
+
+def _route_request(request: Request, session: Session, markers: Markers) -> None:
+    """Replica routing for one request's session (rules in myapp.db_replicas)."""
+    if request.method not in SAFE_METHODS:
+        session.info[READ_FROM_REPLICA] = False
+    else:
+        # Decided when the first query needs it: requests the cache answers
+        # entirely never ask Redis.
+        def allowed() -> bool:
+            user_id = requester_id(request)
+            return user_id is None or not markers.is_set(user_id)
+
+        session.info[READ_FROM_REPLICA] = allowed
+    writers: set[int] = set()
+
+    def after_flush(session: Session, _context: Any) -> None:
+        # Who must read their writes: the requester, and users created now
+        # (a client that has just registered uses its new token next).
+        writers.update(obj.id for obj in session.new if isinstance(obj, User))
+        user_id = requester_id(request)
+        if user_id is not None:
+            writers.add(user_id)
+
+    def after_commit(session: Session) -> None:
+        if session.info.get(WROTE) and writers:
+            markers.set(writers)
+
+    event.listen(session, "after_flush", after_flush)
+    event.listen(session, "after_commit", after_commit)
+
+
+def requester_id(request: Request) -> int | None:
+    """The requesting user's id from the credentials alone: no query.
+
+    The API token's subject (signature and expiry checked), or the user id
+    in the page session. Computed once per request.
+    """
+    if "db.requester_id" in request.environ:
+        return request.environ["db.requester_id"]
+    from myapp import security, sessions  # here: they import the models
+
+    user_id: int | None = None
+    token = security.token_from_header(request)
+    tokens = request.registry.get("tokens")
+    if token is not None and tokens is not None:
+        try:
+            user_id = tokens.user_id(token)
+        except jwt.InvalidTokenError:
+            user_id = None
+    elif not sessions.is_api(request):
+        cookie = request.registry.settings.get("session.cookie_name", sessions.DEFAULT_COOKIE)
+        if cookie in request.cookies:
+            try:
+                auth = request.session.get(sessions.AUTH_KEY)
+            except redis.RedisError:
+                auth = None
+            if isinstance(auth, dict) and isinstance(auth.get("uid"), int):
+                user_id = auth["uid"]
+    request.environ["db.requester_id"] = user_id
+    return user_id
+
+
+def replica_urls(settings: dict[str, Any]) -> list[str]:
+    raw = settings.get("sqlalchemy.replica_urls") or ""
+    if isinstance(raw, str):
+        raw = aslist(raw.replace(",", " "))
+    return [normalize_url(url) for url in raw if url]
+
+
+def _replica_router(settings: dict[str, Any]) -> ReplicaRouter | None:
+    urls = replica_urls(settings)
+    if not urls:
+        return None
+    timeout = int(settings.get("db.replica_connect_timeout", 2))
+    engines = [get_engine(settings, url=url, connect_timeout=timeout) for url in urls]
+    return ReplicaRouter(
+        engines,
+        max_lag=float(settings.get("db.replica_max_lag", 5)),
+        check_interval=float(settings.get("db.replica_check_interval", 2)),
+    )
 
 
 def includeme(config: Configurator) -> None:
@@ -118,8 +266,25 @@ def includeme(config: Configurator) -> None:
     # leaks between requests through a thread-local manager.
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
     engine = get_engine(settings)
+    router = _replica_router(settings)
+    db_budget.enforce(
+        settings,
+        [normalize_url(settings.get("sqlalchemy.url")), *replica_urls(settings)],
+    )
     config.registry["db_engine"] = engine
-    config.registry["dbsession_factory"] = get_session_factory(engine)
+    config.registry["db_router"] = router
+    config.registry["dbsession_factory"] = get_session_factory(engine, router)
+    if router is not None:
+        after_write = settings.get("db.primary_after_write") or (
+            router.max_lag + router.check_interval + 1
+        )
+        config.registry["db_markers"] = Markers(
+            float(after_write),
+            settings.get("redis.url") or None,
+            str(settings.get("cache.prefix") or "conduit:"),
+        )
+        if not settings.get("redis.url"):
+            log.warning("read replicas without redis.url: read-your-writes holds per process only")
     config.add_request_method(_dbsession, "dbsession", reify=True)
     mark_error_retryable(IntegrityError)
     config.scan("myapp.db_errors")

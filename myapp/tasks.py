@@ -254,8 +254,6 @@ def configure_celery(celery_app: celery.Celery, registry: Registry) -> celery.Ce
         timezone="UTC",
         enable_utc=True,
     )
-    if settings.get("celery.beat_schedule_filename"):
-        celery_app.conf.beat_schedule_filename = settings["celery.beat_schedule_filename"]
     celery_app.registry = registry
     for spec in registry["jobs"].values():
         limit = spec.time_limit or time_limit

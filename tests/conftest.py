@@ -199,3 +199,19 @@ class Api:
 @pytest.fixture
 def api(testapp: webtest.TestApp) -> Api:
     return Api(testapp)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def job_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Mail and exports written by background jobs land in this run's tmp dir
+    (MAIL_OUTBOX / EXPORTS_DIR), never in the repository or a shared /tmp."""
+    root = tmp_path_factory.mktemp("jobs")
+    names = {"MAIL_OUTBOX": root / "outbox", "EXPORTS_DIR": root / "exports"}
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(path) for name, path in names.items()})
+    yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

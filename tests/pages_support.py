@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import webtest
-from bs4 import BeautifulSoup
 
 PASSWORD = "password123"
 
@@ -35,10 +34,6 @@ def state(page: webtest.TestResponse) -> dict[str, Any]:
     node = page.html.select_one("script#conduit-state")
     assert node is not None
     return json.loads(node.string)
-
-
-def soup(page: webtest.TestResponse) -> BeautifulSoup:
-    return page.html
 
 
 class Browser:
@@ -92,6 +87,3 @@ class Browser:
         path = result.location.split("localhost", 1)[-1]
         assert path.startswith("/article/"), path
         return path.removeprefix("/article/")
-
-    def post_form(self, page: webtest.TestResponse, action: str, status: Any = 303) -> Any:
-        return form(page, action).submit(status=status)

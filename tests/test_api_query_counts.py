@@ -6,10 +6,15 @@ app's sessions share (savepoints are not counted).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from myapp.models import Article, ArticleTag, Comment, Favorite, Follow, Tag, User
+from myapp.models.meta import utcnow
 from tests.conftest import Api, QueryCounter
 
 ARTICLES = 25
@@ -20,15 +25,46 @@ AUTH_STATEMENTS = 1  # the token's user
 
 
 @pytest.fixture
-def many(api: Api) -> dict[str, Any]:
+def many(api: Api, dbsession: Session) -> dict[str, Any]:
+    """Two users through the API (for their tokens); the rest written directly,
+    which is much cheaper than 75 more requests: the reader follows the
+    author and favourites each of the author's tagged, commented articles."""
     author = api.register("prolific")
     reader = api.register("reader")
-    api.post("/api/profiles/prolific/follow", token=reader["token"], status=200)
+    ids = dict(dbsession.execute(select(User.username, User.id)).tuples().all())
+    author_id, reader_id = ids["prolific"], ids["reader"]
+    dbsession.add(Follow(follower_id=reader_id, followed_id=author_id))
+    common = Tag(name="common")
+    now = utcnow()
     for i in range(ARTICLES):
-        article = api.article(author["token"], tagList=["common", f"tag{i}", f"other{i}"])
-        api.post(f"/api/articles/{article['slug']}/favorite", token=reader["token"], status=200)
-        url = f"/api/articles/{article['slug']}/comments"
-        api.post(url, {"comment": {"body": "c"}}, author["token"], status=201)
+        created = now - timedelta(minutes=i)
+        article = Article(
+            slug=f"bulk-{i}",
+            title=f"Bulk {i}",
+            description="d",
+            body="b",
+            author_id=author_id,
+            favorites_count=1,
+            created_at=created,
+            updated_at=created,
+        )
+        article.tag_links = [
+            ArticleTag(tag=tag, position=position)
+            for position, tag in enumerate([common, Tag(name=f"tag{i}"), Tag(name=f"other{i}")])
+        ]
+        dbsession.add(article)
+        dbsession.flush()
+        dbsession.add(Favorite(user_id=reader_id, article_id=article.id))
+        dbsession.add(
+            Comment(
+                article_id=article.id,
+                author_id=author_id,
+                body="c",
+                created_at=created,
+                updated_at=created,
+            )
+        )
+    dbsession.commit()  # releases the session's savepoint: the app sees it all
     return {"author": author, "reader": reader}
 
 

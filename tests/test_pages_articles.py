@@ -68,7 +68,7 @@ def test_article_appears_on_home_tag_and_profile_pages(author: Browser) -> None:
     home = author.get("/")
     assert "listed" in texts(home, ".sidebar .tag-list a.tag-pill")
     tag_page = author.get("/tag/listed")
-    assert texts(tag_page, ".feed-toggle .nav-link.active") == ["# listed"]
+    assert texts(tag_page, ".feed-toggle .nav-link.active") == ["listed"]
     assert author.get("/tag/no-such-tag").html.select_one(".empty-feed-message") is not None
 
 

@@ -43,6 +43,9 @@ SOURCES
     # Like the official images: no recommends, no docs, small layers.
     printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
         > "$rootfs/etc/apt/apt.conf.d/90conduit"
+    # Packages installed in a build must not try to start their daemon.
+    printf '#!/bin/sh\nexit 101\n' > "$rootfs/usr/sbin/policy-rc.d"
+    chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
     chroot "$rootfs" apt-get clean
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
     tar -C "$rootfs" --numeric-owner -cf "$tarball.tmp" .
@@ -51,7 +54,7 @@ SOURCES
     find "$CACHE" -maxdepth 1 -name 'bookworm-*.tar' ! -name "bookworm-$key.tar" -delete
 fi
 
-podman import \
+podman import --quiet \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \

@@ -3,12 +3,14 @@
 
 from myapp.models.article import Article, ArticleTag, Favorite, Tag
 from myapp.models.comment import Comment
+from myapp.models.counts import ArticleCount
 from myapp.models.job import Job, Notification
 from myapp.models.meta import Base, metadata
 from myapp.models.user import Follow, User
 
 __all__ = [
     "Article",
+    "ArticleCount",
     "ArticleTag",
     "Base",
     "Comment",

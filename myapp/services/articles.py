@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from myapp.models.article import SLUG_MAX
 from myapp.models.meta import utcnow
-from myapp.services import rules
+from myapp.services import counts, rules
 from myapp.services.errors import ErrorMap, Forbidden, NotFound
 
 LIMIT_DEFAULT = 20
@@ -149,10 +149,13 @@ def list_articles(
         .offset(offset)
     )
     views = [_view(row) for row in db.execute(page)]
-    count_query = select(func.count(Article.id)).where(*conditions)
-    if filters.author is not None:
-        count_query = count_query.join(Article.author)
-    count = int(db.scalar(count_query) or 0)
+    # Maintained counters where they exist (myapp.services.counts says why).
+    count = counts.maintained(db, filters)
+    if count is None:
+        count_query = select(func.count(Article.id)).where(*conditions)
+        if filters.author is not None:
+            count_query = count_query.join(Article.author)
+        count = int(db.scalar(count_query) or 0)
     return views, count
 
 

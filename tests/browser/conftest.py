@@ -67,11 +67,48 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
             raise RuntimeError(f"test server exited: {log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
+                # Our server (waitress ident), not something else on the port.
+                if response.status == 200 and response.headers.get("Server") == "conduit-test":
                     return
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"test server did not come up: {log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _start(
+    settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server on a free port (another run may take the port between
+    our probe and its bind: then try the next one)."""
+    error: Exception | None = None
+    for _attempt in range(3):
+        port = _free_port()
+        log = tmp_path_factory.mktemp("server") / "server.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.browser.serve", json.dumps(settings), str(port)],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(base + "/", process, log)
+        except RuntimeError as exc:
+            _stop(process)
+            error = exc
+            continue
+        return process, base
+    raise RuntimeError(f"the test server did not start: {error}")
 
 
 @pytest.fixture(scope="session")
@@ -103,26 +140,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             }
         )
         settings["_explicit"] = list(settings)
-        port = _free_port()
-        log = tmp_path_factory.mktemp("server") / "server.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tests.browser.serve", json.dumps(settings), str(port)],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
+        process, base = _start(settings, tmp_path_factory)
         try:
-            _wait_until_up(base + "/", process, log)
             yield base
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
     finally:
         drop_database(url)
         client = redis.Redis.from_url(REDIS_URL)
