@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Callable
 
 from pyramid.config import Configurator
-from pyramid.tweens import INGRESS
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
+from pyramid.tweens import INGRESS
 
 Handler = Callable[[Request], Response]
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

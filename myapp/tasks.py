@@ -141,29 +141,6 @@ def run_attempt(
         env["closer"]()
 
 
-def checkpoint(request: Request) -> None:
-    """Commit the job's work so far and go on in a new transaction: after a
-    crash, a redelivery redoes only what came after the last checkpoint."""
-    request.tm.commit()
-    request.tm.begin()
-
-
-def report_progress(request: Request, done: int, total: int) -> None:
-    """Progress for pollers, written at once (and at most once per percent)."""
-    percent = 99 if total <= 0 else min(99, done * 100 // total)
-    if percent > getattr(request, "job_progress", -1):
-        request.job_progress = percent
-        records.progress(request.registry, request.job_id, percent)
-
-
-def item_delay(request: Request) -> None:
-    """``jobs.item_delay_seconds`` between items: slows jobs down on purpose
-    (the crash tests need a job that is still running when they kill it)."""
-    delay = float(request.registry.settings.get("jobs.item_delay_seconds", 0) or 0)
-    if delay > 0:
-        time.sleep(delay)
-
-
 class JobTask(celery.Task):
     """The Celery side of every job (see the module docs)."""
 
@@ -386,9 +363,17 @@ def _on_preload_options(app: celery.Celery, options: dict[str, Any], **_: Any) -
     if app is not globals()["app"]:
         return
     ini = options.get("ini") or os.environ.get("CONDUIT_INI")
+    # Celery logs and ignores a signal handler's exceptions, and would then
+    # start on its default broker: stop the command instead.
     if not ini:
-        raise click.UsageError("--ini FILE (or CONDUIT_INI) is required")
-    bootstrap(app, ini)
+        raise SystemExit("error: --ini FILE (or CONDUIT_INI) names the app's settings")
+    try:
+        bootstrap(app, ini)
+    except click.UsageError as exc:
+        raise SystemExit(f"error: {exc.message}") from exc
+    except Exception as exc:
+        log.exception("could not configure the worker from %s", ini)
+        raise SystemExit(f"error: could not configure the worker from {ini}: {exc}") from exc
 
 
 # Connected at import: the celery command imports this module to find ``app``

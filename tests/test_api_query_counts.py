@@ -31,7 +31,7 @@ def many(api: Api, dbsession: Session) -> dict[str, Any]:
     author and favourites each of the author's tagged, commented articles."""
     author = api.register("prolific")
     reader = api.register("reader")
-    ids = dict(dbsession.execute(select(User.username, User.id)).tuples().all())
+    ids = {name: id_ for name, id_ in dbsession.execute(select(User.username, User.id))}
     author_id, reader_id = ids["prolific"], ids["reader"]
     dbsession.add(Follow(follower_id=reader_id, followed_id=author_id))
     common = Tag(name="common")

@@ -268,3 +268,10 @@ def test_token_of_a_deleted_user_is_401(api: Api, connection: Connection) -> Non
     connection.execute(text("DELETE FROM users WHERE username = 'ghost'"))
     res = api.get("/api/user", user["token"], status=401)
     assert res.json == {"errors": {"token": ["is invalid"]}}
+
+
+def test_update_needs_at_least_one_known_field(api: Api) -> None:
+    user = api.register()
+    for body in ({"user": {}}, {"user": {"favouriteColour": "green"}}):
+        response = api.put("/api/user", body, user["token"], status=422)
+        assert "user" in response.json["errors"]

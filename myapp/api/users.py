@@ -14,6 +14,9 @@ from myapp.api.validation import validated_body
 from myapp.models import User
 from myapp.resources import USER
 from myapp.services import users
+from myapp.services.errors import Invalid
+
+UPDATABLE = {"email", "username", "password", "bio", "image"}
 
 
 def _user_response(request: Request, user: User) -> dict[str, Any]:
@@ -54,5 +57,8 @@ def current(request: Request) -> dict[str, Any]:
 def update(request: Request) -> dict[str, Any]:
     user = required_user(request)
     data = validated_body(request, "UpdateUserRequest", "user")
+    # The spec: "At least **one** field is required."
+    if not UPDATABLE & data.keys():
+        raise Invalid({"user": ["must contain at least one of: " + ", ".join(sorted(UPDATABLE))]})
     users.update(request.dbsession, request.registry["passwords"], user, data)
     return _user_response(request, user)

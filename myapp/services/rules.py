@@ -31,8 +31,22 @@ def _too_long(limit: int) -> str:
     return f"is too long (maximum is {limit} characters)"
 
 
+NUL = "must not contain NUL characters"
+
+
+def _nul_free(errors: ErrorMap, field: str, value: str | None) -> bool:
+    """Postgres text cannot hold NUL (psycopg2 raises, a 500): refuse it here,
+    for the pages' forms as for the API."""
+    if value and "\x00" in value:
+        _add(errors, field, NUL)
+        return False
+    return True
+
+
 def required_text(errors: ErrorMap, field: str, value: str, limit: int, strip: bool = True) -> str:
     cleaned = value.strip() if strip else value
+    if not _nul_free(errors, field, value):
+        return cleaned
     if not value.strip():
         _add(errors, field, BLANK)
     elif len(cleaned) > limit:
@@ -68,6 +82,8 @@ def clean_bio(errors: ErrorMap, value: str | None) -> str | None:
     """Empty means "no bio": stored as NULL, shown as null."""
     if value is None or not value.strip():
         return None
+    if not _nul_free(errors, "bio", value):
+        return value
     if len(value) > BIO_MAX:
         _add(errors, "bio", _too_long(BIO_MAX))
     return value
@@ -78,6 +94,8 @@ def clean_image(errors: ErrorMap, value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     value = value.strip()
+    if not _nul_free(errors, "image", value):
+        return value
     if len(value) > IMAGE_MAX:
         _add(errors, "image", _too_long(IMAGE_MAX))
     elif not URL_RE.match(value):
@@ -111,6 +129,8 @@ def clean_tags(errors: ErrorMap, values: list[str]) -> list[str]:
             continue
         if len(tag) > TAG_MAX:
             _add(errors, "tagList", f"tags are too long (maximum is {TAG_MAX} characters)")
+            break
+        if not _nul_free(errors, "tagList", tag):
             break
         tags.append(tag)
         seen.add(tag)
