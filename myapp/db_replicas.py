@@ -185,7 +185,9 @@ class RoutingSession(Session):
 
     def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
         primary = super().get_bind(mapper, clause, **kw)
-        if self.router is None or self._flushing or self.info.get(WROTE):
+        if self.router is None or self._flushing or self.info.get(WROTE) or clause is None:
+            # (No clause: a flush, ``connection()``, or a question such as
+            # ``get_bind().dialect``; writes through it are seen by after_flush.)
             return primary
         if not _plain_select(clause):
             self.info[WROTE] = True

@@ -32,7 +32,6 @@ import logging
 import os
 import smtplib
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from pyramid.request import Request
 from pyramid.response import Response
@@ -13,7 +14,7 @@ from myapp.api.validation import int_param, str_param, validated_body
 from myapp.jobs.notify import notify_followers
 from myapp.models import User
 from myapp.resources import USER
-from myapp.services import articles, public
+from myapp.services import articles, paging, public
 from myapp.services.articles import LIMIT_DEFAULT, LIMIT_MAX, Filters
 
 
@@ -21,6 +22,23 @@ def _paging(request: Request) -> tuple[int, int]:
     limit = int_param(request, "limit", LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX)
     offset = int_param(request, "offset", 0, minimum=0)
     return limit, offset
+
+
+def _before(request: Request) -> str | None:
+    """``?before=<cursor>``: keyset paging, an extension (myapp.services.paging)."""
+    raw = str_param(request, "before")
+    if raw is not None:
+        paging.Cursor.decode(raw)  # a malformed cursor is a 422 here
+    return raw
+
+
+def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> None:
+    """A full page links to the next one by cursor: ``Link: <...>; rel="next"``."""
+    cursor = entries[-1].get("cursor") if len(entries) == limit else None
+    if cursor:
+        query = [(k, v) for k, v in request.GET.items() if k not in ("offset", "before")]
+        url = f"{request.path_url}?{urlencode([*query, ('before', cursor)])}"
+        request.response.headers["Link"] = f'<{url}>; rel="next"'
 
 
 def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
@@ -44,10 +62,12 @@ def list_articles(request: Request) -> dict[str, Any]:
         tag=str_param(request, "tag"),
         author=str_param(request, "author"),
         favorited=str_param(request, "favorited"),
+        before=_before(request),
     )
     viewer = optional_user(request)
     limit, offset = _paging(request)
     entries, count = public.article_page(request.dbsession, request.cache, filters, limit, offset)
+    _link_next(request, entries, limit)
     return _page(request, viewer, entries, count)
 
 
@@ -55,7 +75,8 @@ def list_articles(request: Request) -> dict[str, Any]:
 def feed(request: Request) -> dict[str, Any]:
     viewer = required_user(request)
     limit, offset = _paging(request)
-    entries, count = public.feed_page(request.dbsession, viewer, limit, offset)
+    entries, count = public.feed_page(request.dbsession, viewer, limit, offset, _before(request))
+    _link_next(request, entries, limit)
     return _page(request, viewer, entries, count)
 
 

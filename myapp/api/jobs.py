@@ -13,17 +13,14 @@ job that does not exist, so ids cannot be probed. Every answer is
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pyramid.request import Request
-from pyramid.response import FileResponse, Response
+from pyramid.response import Response
 from pyramid.view import view_config
-from sqlalchemy import select
 
 from myapp.api.auth import required_user
 from myapp.jobs import export, records
-from myapp.models.job import ACTIVE, SUCCEEDED, Job
 from myapp.resources import USER
 from myapp.services.errors import NotFound
 
@@ -34,19 +31,7 @@ def _no_store(request: Request) -> None:
 
 @view_config(route_name="api.exports", request_method="POST", renderer="json", permission=USER)
 def start_export(request: Request) -> dict[str, Any]:
-    user = required_user(request)
-    db = request.dbsession
-    # One export at a time per user: a second click polls the first one.
-    job = db.scalar(
-        select(Job)
-        .where(Job.owner_id == user.id, Job.kind == export.KIND, Job.status.in_(ACTIVE))
-        .order_by(Job.created_at.desc())
-        .limit(1)
-    )
-    if job is None:
-        job_id = request.dispatch(export.export_user_data, user.id, owner=user)
-        db.flush()
-        job = db.get(Job, job_id)
+    job = export.start(request, required_user(request))
     request.response.status = 202
     request.response.location = request.route_url("api.job", id=job.id)
     _no_store(request)
@@ -73,17 +58,4 @@ def job_status(request: Request) -> dict[str, Any]:
 
 @view_config(route_name="api.export_download", request_method="GET", permission=USER)
 def download(request: Request) -> Response:
-    user = required_user(request)
-    job = records.owned(request.dbsession, request.matchdict["id"], user.id, export.KIND)
-    if job is None or job.status != SUCCEEDED:
-        raise NotFound("export")
-    path = export.export_path(request.registry.settings, job.id)
-    if not path.is_file():  # expired and removed
-        raise NotFound("export")
-    response = FileResponse(str(path), request=request, content_type="application/zip")
-    stamp = job.created_at.strftime("%Y%m%d-%H%M%S")
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", user.username)
-    response.content_disposition = f'attachment; filename="conduit-export-{name}-{stamp}.zip"'
-    response.cache_control.no_store = True
-    response.cache_control.private = True
-    return response
+    return export.download(request, required_user(request), request.matchdict["id"])

@@ -8,6 +8,7 @@
   message was lost.
 
 Support modules: ``records`` (the ``jobs`` table: status and progress),
+``steps`` (what a running job calls: checkpoint, progress),
 ``mail`` (SMTP or an outbox folder), ``embedded`` (the in-process runner used
 when no broker is configured). Jobs register at ``config.scan("myapp.jobs")``.
 """

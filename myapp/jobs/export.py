@@ -9,13 +9,15 @@ Progress advances item by item. Exports older than
 ``jobs.export_ttl_seconds`` are removed by myapp.jobs.periodic.
 
 The web process serves the file (only to its owner), so it and the workers
-must share that folder (same machine, or a shared volume).
+must share that folder (same machine, or a shared volume). :func:`start`
+and :func:`download` are what the API (myapp/api/jobs.py) and the pages call.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from datetime import timedelta
@@ -23,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from pyramid.request import Request
+from pyramid.response import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from myapp.jobs.steps import item_delay, report_progress
 from myapp.models import Article, Comment, Favorite, User
+from myapp.models.job import ACTIVE, SUCCEEDED, Job
 from myapp.models.meta import utcnow
+from myapp.services.errors import NotFound
 from myapp.services.public import timestamp
-from myapp.tasks import item_delay, job, report_progress
+from myapp.tasks import job
 
 KIND = "conduit.export"
 DEFAULT_TTL = 86400
@@ -150,3 +156,43 @@ def export_user_data(request: Request, user_id: int) -> dict[str, Any] | None:
         "counts": {name: len(items) for name, items in data.items()},
         "expiresAt": timestamp(expires),
     }
+
+
+# -- for the views (API and pages) ---------------------------------------------
+
+
+def start(request: Request, user: User) -> Job:
+    """The user's export job: the one still under way, or a new one (queued,
+    sent after this request commits). One at a time: a second click polls
+    the first export instead of starting another."""
+    db = request.dbsession
+    job = db.scalar(
+        select(Job)
+        .where(Job.owner_id == user.id, Job.kind == KIND, Job.status.in_(ACTIVE))
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    )
+    if job is None:
+        job_id = request.dispatch(export_user_data, user.id, owner=user)
+        db.flush()
+        job = db.get(Job, job_id)
+    assert job is not None
+    return job
+
+
+def download(request: Request, user: User, job_id: str) -> Response:
+    """The finished zip of ``user``'s export ``job_id``; NotFound for anyone
+    else's, an unfinished or an expired one."""
+    job = request.dbsession.scalar(
+        select(Job).where(Job.id == job_id, Job.owner_id == user.id, Job.kind == KIND)
+    )
+    path = export_path(request.registry.settings, job_id)
+    if job is None or job.status != SUCCEEDED or not path.is_file():
+        raise NotFound("export")
+    response = FileResponse(str(path), request=request, content_type="application/zip")
+    stamp = job.created_at.strftime("%Y%m%d-%H%M%S")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", user.username)
+    response.content_disposition = f'attachment; filename="conduit-export-{name}-{stamp}.zip"'
+    response.cache_control.no_store = True
+    response.cache_control.private = True
+    return response

@@ -26,9 +26,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from myapp.jobs.mail import Connection, PermanentMailError, mailer
+from myapp.jobs.steps import checkpoint, item_delay, report_progress
 from myapp.models import Article, Follow, Notification, User
 from myapp.models.meta import utcnow
-from myapp.tasks import checkpoint, item_delay, job, report_progress
+from myapp.tasks import job
 
 PENDING = "pending"
 SENT = "sent"

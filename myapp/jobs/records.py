@@ -175,8 +175,14 @@ def _timestamp(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def job_data(request: Request, job: Job) -> dict[str, Any]:
-    """The JSON a page or client polls (see myapp/api/jobs-openapi.yml)."""
+def job_data(
+    request: Request,
+    job: Job,
+    status_route: str = "api.job",
+    download_route: str = "api.export_download",
+) -> dict[str, Any]:
+    """The JSON a page or client polls (see myapp/api/jobs-openapi.yml); the
+    pages pass their own routes (``{id}`` in the pattern) for the two URLs."""
     data: dict[str, Any] = {
         "id": job.id,
         "kind": job.kind,
@@ -187,11 +193,11 @@ def job_data(request: Request, job: Job) -> dict[str, Any]:
         "createdAt": _timestamp(job.created_at),
         "startedAt": _timestamp(job.started_at),
         "finishedAt": _timestamp(job.finished_at),
-        "statusUrl": request.route_path("api.job", id=job.id),
+        "statusUrl": request.route_path(status_route, id=job.id),
     }
     result = job.result or {}
     if job.status == SUCCEEDED and result.get("file"):
-        data["downloadUrl"] = request.route_path("api.export_download", id=job.id)
+        data["downloadUrl"] = request.route_path(download_route, id=job.id)
         data["size"] = result.get("size")
         data["counts"] = result.get("counts")
         data["expiresAt"] = result.get("expiresAt")

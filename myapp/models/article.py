@@ -66,8 +66,9 @@ class ArticleTag(Base):
 
     __tablename__ = "article_tags"
     __table_args__ = (
-        # "articles with this tag": tag pages and ?tag= filters.
-        Index("ix_article_tags_tag_id_article_id", "tag_id", "article_id"),
+        # "this tag's articles, newest first": tag pages and ?tag= filters
+        # read the first entries of one index range (myapp.services.paging).
+        Index("ix_article_tags_tag_id_created_at_article_id", "tag_id", "created_at", "article_id"),
     )
 
     article_id: Mapped[int] = mapped_column(
@@ -77,6 +78,10 @@ class ArticleTag(Base):
         BigId, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
     )
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The article's created_at, copied (it never changes) so that the index
+    # above is in list order. Set by the services; on Postgres a trigger
+    # fills it in for any other insert (alembic revision 0003).
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tag: Mapped[Tag] = relationship(lazy="joined", innerjoin=True)
 

@@ -64,7 +64,7 @@ TABLES: dict[str, str] = {
         "id, slug, title, description, body, author_id, favorites_count, created_at, updated_at"
     ),
     "follows": "follower_id, followed_id, created_at",
-    "article_tags": "article_id, tag_id, position",
+    "article_tags": "article_id, tag_id, position, created_at",
     "favorites": "user_id, article_id, created_at",
     "comments": "id, article_id, author_id, body, created_at, updated_at",
 }

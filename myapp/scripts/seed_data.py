@@ -280,8 +280,9 @@ def article_tags(plan: Plan) -> Iterator[str]:
         if not wanted:
             continue
         chosen = dict.fromkeys(rng.choices(tag_ids, cum_weights=weights, k=wanted))
+        created = _stamp(_created(plan, article_id))
         for position, tag_id in enumerate(chosen):
-            yield f"{article_id}\t{tag_id}\t{position}\n"
+            yield f"{article_id}\t{tag_id}\t{position}\t{created}\n"
 
 
 def favorites(plan: Plan) -> Iterator[str]:

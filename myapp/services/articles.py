@@ -3,7 +3,9 @@
 Every list is one query for the page (author joined, the viewer's
 ``favorited``/``following`` flags as EXISTS columns, the tag names
 aggregated into one column) and one count: two queries whatever the page
-size.
+size. The page's ids come first, from the index that serves the list
+(myapp.services.paging); the count from the maintained counters
+(myapp.services.counts).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from myapp.models.article import SLUG_MAX
 from myapp.models.meta import utcnow
-from myapp.services import counts, rules
+from myapp.services import counts, paging, rules
 from myapp.services.errors import ErrorMap, Forbidden, NotFound
 
 LIMIT_DEFAULT = 20
@@ -48,6 +50,7 @@ class Filters:
     author: str | None = None
     favorited: str | None = None
     feed_of: int | None = None  # the follower's user id, for "Your Feed"
+    before: str | None = None  # a keyset cursor: the page starts after it (paging.Cursor)
 
 
 def _tag_names(dialect: str) -> ColumnElement[Any]:
@@ -112,49 +115,20 @@ def _view(row: Any) -> ArticleView:
     return ArticleView(row[0], bool(row[1]), bool(row[2]), _tags_value(row[3]))
 
 
-def _conditions(filters: Filters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.tag is not None:
-        conditions.append(
-            Article.id.in_(select(ArticleTag.article_id).join(Tag).where(Tag.name == filters.tag))
-        )
-    if filters.author is not None:
-        conditions.append(User.username == filters.author)
-    if filters.favorited is not None:
-        conditions.append(
-            Article.id.in_(
-                select(Favorite.article_id)
-                .join(User, User.id == Favorite.user_id)
-                .where(User.username == filters.favorited)
-            )
-        )
-    if filters.feed_of is not None:
-        conditions.append(
-            Article.author_id.in_(
-                select(Follow.followed_id).where(Follow.follower_id == filters.feed_of)
-            )
-        )
-    return conditions
-
-
 def list_articles(
     db: Session, viewer: User | None, filters: Filters, limit: int, offset: int
 ) -> tuple[list[ArticleView], int]:
-    conditions = _conditions(filters)
+    ids = paging.page_ids(db.get_bind().dialect.name, filters, limit, offset)
     page = (
         _viewer_select(db, viewer)
-        .where(*conditions)
+        .where(Article.id.in_(ids))
         .order_by(Article.created_at.desc(), Article.id.desc())
-        .limit(limit)
-        .offset(offset)
     )
     views = [_view(row) for row in db.execute(page)]
     # Maintained counters where they exist (myapp.services.counts says why).
     count = counts.maintained(db, filters)
     if count is None:
-        count_query = select(func.count(Article.id)).where(*conditions)
-        if filters.author is not None:
-            count_query = count_query.join(Article.author)
+        count_query = select(func.count(Article.id)).where(*paging.conditions(filters))
         count = int(db.scalar(count_query) or 0)
     return views, count
 
@@ -205,7 +179,7 @@ def _set_tags(db: Session, article: Article, names: list[str]) -> None:
         if tag is None:
             tag = Tag(name=name)
             db.add(tag)
-        links.append(ArticleTag(tag=tag, position=position))
+        links.append(ArticleTag(tag=tag, position=position, created_at=article.created_at))
     article.tag_links = links
 
 
@@ -311,6 +285,10 @@ def _bump_favorites(db: Session, article: Article, delta: int) -> None:
 
 def all_tags(db: Session) -> list[str]:
     """Tags in use, most used first."""
+    # The counters know every tag's use: no count over all the links.
+    names = counts.tags_by_use(db)
+    if names is not None:
+        return names
     uses = func.count(ArticleTag.article_id)
     query = (
         select(Tag.name).join(ArticleTag).group_by(Tag.id, Tag.name).order_by(uses.desc(), Tag.name)

@@ -89,6 +89,19 @@ def maintained(db: Session, filters: Filters) -> int | None:
     return int(db.scalar(query) or 0)
 
 
+def tags_by_use(db: Session) -> list[str] | None:
+    """Tags in use, most used first (None where counters are not kept)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    query = (
+        select(Tag.name)
+        .join(ArticleCount, (ArticleCount.key == Tag.id) & (ArticleCount.scope == TAG))
+        .where(ArticleCount.articles > 0)
+        .order_by(ArticleCount.articles.desc(), Tag.name)
+    )
+    return list(db.scalars(query))
+
+
 def _by_user(scope: str, username: str) -> Select[tuple[int]]:
     return (
         select(ArticleCount.articles)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from myapp.cache import Cache, Pending
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
-from myapp.services import articles, markdown
+from myapp.services import articles, markdown, paging
 from myapp.services.articles import ArticleView, Filters
 from myapp.services.errors import NotFound
 
@@ -68,6 +68,8 @@ def _entry(view: ArticleView, with_body: bool) -> Data:
     entry = {
         "id": view.article.id,
         "author_id": view.article.author_id,
+        # Where the next page starts, for keyset paging (myapp.services.paging).
+        "cursor": paging.cursor_of(view.article),
         "article": article_data(view, with_body),
     }
     if with_body:
@@ -113,16 +115,21 @@ def article_page(
         views, count = articles.list_articles(db, None, filters, limit, offset)
         return {"items": [_entry(view, with_body=False) for view in views], "count": count}
 
-    shape = json.dumps([filters.tag, filters.author, filters.favorited, limit, offset])
+    shape = json.dumps(
+        [filters.tag, filters.author, filters.favorited, filters.before, limit, offset]
+    )
     digest = hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest()
     key = f"{cache.generation('lists')}:{cache.generation('people')}:{digest}"
     page = cache.get_or_create("lists", key, load)
     return page["items"], page["count"]
 
 
-def feed_page(db: Session, viewer: User, limit: int, offset: int) -> tuple[list[Data], int]:
+def feed_page(
+    db: Session, viewer: User, limit: int, offset: int, before: str | None = None
+) -> tuple[list[Data], int]:
     """The viewer's own feed: personal, so never shared through the cache."""
-    views, count = articles.list_articles(db, viewer, Filters(feed_of=viewer.id), limit, offset)
+    filters = Filters(feed_of=viewer.id, before=before)
+    views, count = articles.list_articles(db, viewer, filters, limit, offset)
     return [{**_entry(v, with_body=False), "personal": True} for v in views], count
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -17,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.pg import OwnPostgres  # noqa: F401 (the fault tests' own Postgres)
+
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = next(Path("/usr/lib/postgresql").glob("*/bin"), Path("/usr/bin"))
 
 
 @dataclass
@@ -158,54 +158,6 @@ class Load:
 
     def failures(self) -> dict[int | str, int]:
         return {k: v for k, v in self.statuses.items() if k != 200}
-
-
-class OwnPostgres:
-    """A throwaway Postgres server (initdb) on its own port, to restart at will."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.dir = Path(tempfile.mkdtemp(prefix="conduit-pg-"))
-        shutil.chown(self.dir, "postgres", "postgres")
-        self.data = self.dir / "data"
-
-    def _as_postgres(self, *args: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *args],
-            check=True,
-            timeout=60,
-            stdout=subprocess.DEVNULL,
-        )
-
-    def init(self) -> None:
-        self._as_postgres(
-            str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"
-        )
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-        self._as_postgres(
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.dir / "log"),
-            "-w",
-            "start",
-        )
-
-    def stop(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def destroy(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def kill_group(pid: int) -> None:

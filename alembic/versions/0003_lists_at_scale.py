@@ -1,16 +1,23 @@
-"""list counters (articlesCount without counting)
+"""lists at scale: list counters, tag index in list order
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25 18:10:00.000000
 
-``article_counts`` holds how many articles each list has (all, per tag, per
-author, per user's favourites); on Postgres, statement-level triggers with
-transition tables keep it exact (see myapp.services.counts for why). Each
-statement aggregates its rows first and upserts in key order, so two
-transactions touching the same counters lock them in the same order (no
-deadlock between them). Keys never change in this app, but a row trigger
-moves a count if one ever does; TRUNCATE resets the affected scopes.
+1. ``article_counts`` holds how many articles each list has (all, per tag,
+   per author, per user's favourites); on Postgres, statement-level
+   triggers with transition tables keep it exact (see
+   myapp.services.counts for why). Each statement aggregates its rows first
+   and upserts in key order, so two transactions touching the same
+   counters lock them in the same order (no deadlock between them). Keys
+   never change in this app, but a row trigger moves a count if one ever
+   does; TRUNCATE resets the affected scopes.
+2. ``article_tags.created_at`` (the article's, copied) and the index
+   (tag_id, created_at, article_id) replacing (tag_id, article_id): a
+   tag's newest articles are the first entries of one index range
+   (myapp.services.paging). On Postgres a trigger fills the column for
+   inserts that leave it out, and follows an article's created_at if it
+   is ever changed.
 """
 
 from collections.abc import Sequence
@@ -108,7 +115,52 @@ END $$""")
     op.execute(RECOUNT)
 
 
+TAG_CREATED_AT = """
+CREATE FUNCTION article_tags_created_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.created_at := (SELECT created_at FROM articles WHERE id = NEW.article_id);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER article_tags_created_at BEFORE INSERT ON article_tags
+    FOR EACH ROW WHEN (NEW.created_at IS NULL) EXECUTE FUNCTION article_tags_created_at();
+CREATE FUNCTION articles_created_at_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE article_tags SET created_at = NEW.created_at WHERE article_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER articles_created_at_moved AFTER UPDATE OF created_at ON articles
+    FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at)
+    EXECUTE FUNCTION articles_created_at_moved();
+"""
+
+
+def _tag_index_upgrade() -> None:
+    with op.batch_alter_table('article_tags') as batch:
+        batch.add_column(sa.Column('created_at', sa.DateTime(timezone=True), nullable=True))
+    op.execute(
+        "UPDATE article_tags SET created_at = "
+        "(SELECT created_at FROM articles WHERE articles.id = article_tags.article_id)"
+    )
+    op.create_index('ix_article_tags_tag_id_created_at_article_id', 'article_tags', ['tag_id', 'created_at', 'article_id'], unique=False)
+    op.drop_index('ix_article_tags_tag_id_article_id', table_name='article_tags')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(TAG_CREATED_AT)
+
+
+def _tag_index_downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS articles_created_at_moved ON articles")
+        op.execute("DROP TRIGGER IF EXISTS article_tags_created_at ON article_tags")
+        op.execute("DROP FUNCTION IF EXISTS articles_created_at_moved()")
+        op.execute("DROP FUNCTION IF EXISTS article_tags_created_at()")
+    op.create_index('ix_article_tags_tag_id_article_id', 'article_tags', ['tag_id', 'article_id'], unique=False)
+    op.drop_index('ix_article_tags_tag_id_created_at_article_id', table_name='article_tags')
+    with op.batch_alter_table('article_tags') as batch:
+        batch.drop_column('created_at')
+
+
 def upgrade() -> None:
+    _tag_index_upgrade()
     op.create_table('article_counts',
     sa.Column('scope', sa.String(length=16), nullable=False),
     sa.Column('key', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
@@ -129,3 +181,4 @@ def downgrade() -> None:
         for _table, function, _deltas in COUNTED:
             op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     op.drop_table('article_counts')
+    _tag_index_downgrade()
