@@ -61,7 +61,7 @@ class Cluster:
             NGINX_AUTH_RATE="10000",
             LOG_LEVEL="warning",
         )
-        self.env.pop("CELERY_BROKER_URL", None)
+        self.env["CLUSTER_JOBS"] = "0"
         if t.app:
             self.env["CLUSTER_APP"] = t.app
 

@@ -49,7 +49,11 @@ for i in $(seq 1 "$REPLICAS"); do
     upstreams="$upstreams server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"
 done
 
-if [ -n "${CELERY_BROKER_URL:-}" ] && [ -f myapp/tasks.py ]; then
+# A Celery worker and beat (CLUSTER_JOBS=0: none), on Redis by default. The
+# worker writes its metrics next to web-1's, so web-1's /metrics shows its jobs.
+if [ "${CLUSTER_JOBS:-1}" = 1 ]; then
+    export CELERY_BROKER_URL=${CELERY_BROKER_URL:-${REDIS_URL%/*}/1}
+    PROMETHEUS_MULTIPROC_DIR="$DIR/metrics-1" \
     setsid "$BIN/celery" -A myapp.tasks worker --ini production.ini --loglevel INFO \
         --pidfile "$DIR/pids/worker.pid" >> "$DIR/logs/worker.log" 2>&1 < /dev/null &
     setsid "$BIN/celery" -A myapp.tasks beat --ini production.ini --loglevel INFO \

@@ -247,13 +247,14 @@ def replica_urls(settings: dict[str, Any]) -> list[str]:
     return [normalize_url(url) for url in raw if url]
 
 
-def _replica_router(settings: dict[str, Any]) -> ReplicaRouter | None:
+def _replica_router(settings: dict[str, Any], primary: Engine) -> ReplicaRouter | None:
     urls = replica_urls(settings)
     if not urls:
         return None
     timeout = int(settings.get("db.replica_connect_timeout", 2))
     engines = [get_engine(settings, url=url, connect_timeout=timeout) for url in urls]
     return ReplicaRouter(
+        primary,
         engines,
         max_lag=float(settings.get("db.replica_max_lag", 5)),
         check_interval=float(settings.get("db.replica_check_interval", 2)),
@@ -266,7 +267,7 @@ def includeme(config: Configurator) -> None:
     # leaks between requests through a thread-local manager.
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
     engine = get_engine(settings)
-    router = _replica_router(settings)
+    router = _replica_router(settings, engine)
     db_budget.enforce(
         settings,
         [normalize_url(settings.get("sqlalchemy.url")), *replica_urls(settings)],

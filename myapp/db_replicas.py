@@ -37,12 +37,20 @@ Replay follows commit order, so it has every commit older than
 ``max_lag + check_interval``: the writer's among them.
 
 A replica is *usable* when the check query answers and its lag is within
-bounds. The lag is 0 when the replica is streaming and has replayed all it
-received; otherwise it is ``now() - pg_last_xact_replay_timestamp()`` (an
-idle primary sends nothing, so that timestamp alone would make an idle,
-fully caught-up replica look late). A replica whose connection fails in a
-request is marked unusable at once, and the error is marked retryable:
-pyramid_retry replays the request, which then reads from the primary.
+bounds. The lag is ``now() - pg_last_xact_replay_timestamp()``: the age of
+the newest commit it has replayed. A primary with no writes makes that
+grow on a perfectly healthy replica, so a replica that looks late first
+gets a heartbeat — a tiny transaction on the primary (``txid_current()``
+forces a commit record) — and is measured again after it had a moment
+(at most 0.25 s) to replay it: an idle, caught-up replica passes, a stuck
+one does not. (Comparing WAL positions instead fails on idle systems: the
+last record may be half-flushed for minutes, and the replay position then
+never equals the receive position.) Busy systems never need the
+heartbeat. A replica whose connection fails in a request is marked
+unusable at once, and the error is marked retryable: pyramid_retry
+replays the request, which then reads from the primary. ``max_lag`` must
+exceed the clock skew between the servers (it is measured against the
+primary's commit timestamps).
 
 Known limit: a shared cache entry filled from a replica (by another
 client, within ``max_lag`` of a purge) can be up to ``max_lag`` stale;
@@ -72,11 +80,10 @@ WROTE = "db.wrote"
 USED = "db.used"  # session.info: names of the servers this session read from
 
 LAG_QUERY = text(
-    "SELECT pg_is_in_recovery(), "
-    "COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false), "
-    "EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'), "
-    "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
+    "SELECT pg_is_in_recovery(), EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
 )
+HEARTBEAT = text("SELECT txid_current()")
+HEARTBEAT_WAIT = 0.25
 
 
 @dataclass
@@ -94,11 +101,13 @@ class ReplicaRouter:
 
     def __init__(
         self,
+        primary: Engine,
         engines: Iterable[Engine],
         max_lag: float = 5.0,
         check_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ):
+        self.primary = primary
         self.replicas = [
             Replica(f"replica-{i}", engine) for i, engine in enumerate(engines, start=1)
         ]
@@ -126,22 +135,40 @@ class ReplicaRouter:
         replica.usable = False
         replica.checked_at = self.clock()
 
-    def check(self, replica: Replica) -> None:
+    def _lag(self, replica: Replica) -> float | None:
+        with replica.engine.connect() as conn:
+            in_recovery, lag = conn.execute(LAG_QUERY).one()
+            conn.rollback()
+        if not in_recovery:
+            return 0.0
+        return None if lag is None else max(float(lag), 0.0)
+
+    def _heartbeat(self) -> bool:
         try:
-            with replica.engine.connect() as conn:
-                in_recovery, caught_up, streaming, lag = conn.execute(LAG_QUERY).one()
-                conn.rollback()
+            with self.primary.connect() as conn:
+                conn.execute(HEARTBEAT)
+                conn.commit()
+        except Exception as exc:
+            log.warning("replica heartbeat failed on the primary: %s", exc)
+            return False
+        return True
+
+    def check(self, replica: Replica) -> None:
+        """Measure ``replica``'s lag now (with a heartbeat if it looks late)."""
+        try:
+            lag = self._lag(replica)
+            if (lag is None or lag > self.max_lag) and self._heartbeat():
+                deadline = time.monotonic() + HEARTBEAT_WAIT
+                while (lag is None or lag > self.max_lag) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    lag = self._lag(replica)
         except Exception as exc:
             self.mark_down(replica, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
             return
-        if not in_recovery or (caught_up and streaming):
-            lag = 0.0
-        replica.lag = None if lag is None else float(lag)
-        usable = replica.lag is not None and replica.lag <= self.max_lag
+        replica.lag = lag
+        usable = lag is not None and lag <= self.max_lag
         if usable != replica.usable:
-            log.warning(
-                "%s is %s (lag %s s)", replica.name, "usable" if usable else "lagging", replica.lag
-            )
+            log.warning("%s is %s (lag %s s)", replica.name, "usable" if usable else "lagging", lag)
         replica.usable = usable
         replica.checked_at = self.clock()
 
@@ -183,8 +210,8 @@ class RoutingSession(Session):
 
     router: ReplicaRouter | None = None
 
-    def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Any:
-        primary = super().get_bind(mapper, clause, **kw)
+    def get_bind(self, mapper: Any = None, *, clause: Any = None, **kw: Any) -> Any:
+        primary = super().get_bind(mapper, clause=clause, **kw)
         if self.router is None or self._flushing or self.info.get(WROTE) or clause is None:
             # (No clause: a flush, ``connection()``, or a question such as
             # ``get_bind().dialect``; writes through it are seen by after_flush.)

@@ -50,6 +50,7 @@ from pyramid.request import Request
 from sqlalchemy.exc import OperationalError
 
 from myapp.jobs import records
+from myapp.metrics import job_event
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def run_attempt(
         with request.tm:
             result = func(request, *args)
             records.succeed(request.dbsession, job_id, result)
+        job_event(name, "succeeded")
         return result
     finally:
         env["closer"]()
@@ -156,9 +158,11 @@ class JobTask(celery.Task):
 
     def on_retry(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         records.retrying(self.app.registry, task_id, exc)
+        job_event(self.name, "retried")
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         records.failed(self.app.registry, task_id, exc)
+        job_event(self.name, "failed")
 
 
 def _task_body(spec: JobSpec) -> Callable[..., Any]:
@@ -301,6 +305,7 @@ def _send_if_committed(
 ) -> None:
     if committed:
         runner.send(name, job_id, args)
+        job_event(name, "sent")
 
 
 def uses_celery(settings: dict[str, Any]) -> bool:

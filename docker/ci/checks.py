@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from email.message import Message
 from typing import Any
 
 PORT = os.environ.get("CONDUIT_HTTP_PORT", "8088")
@@ -71,7 +72,7 @@ def logs(name: str) -> str:
 
 def http(
     method: str, path: str, body: Any = None, token: str | None = None
-) -> tuple[int, dict[str, str], bytes]:
+) -> tuple[int, Message, bytes]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(BASE + path, data=data, method=method)
     if data is not None:
@@ -80,9 +81,9 @@ def http(
         request.add_header("Authorization", f"Token {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 def until(what: str, seconds: float, probe: Any) -> Any:
@@ -224,9 +225,9 @@ def check_mail(author_token: str, author: str) -> None:
 
 def check_static() -> None:
     status, headers, _ = http("GET", "/static/favicon.svg")
-    immutable = "immutable" in headers.get("Cache-Control", "")
+    immutable = "immutable" in " ".join(headers.get_all("Cache-Control") or [])
     if status != 200 or "X-Replica" in headers or not immutable:
-        fail(f"/static/favicon.svg: {status} {headers}")
+        fail(f"/static/favicon.svg: {status} {dict(headers)}")
     ok("/static/ served by nginx (no replica involved), immutable")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pyramid.request import Request
 from pyramid.view import view_config
 
+from myapp.jobs.notify import notify_followers
 from myapp.models import Article
 from myapp.pages import forms
 from myapp.resources import USER
@@ -54,6 +55,8 @@ def create(request: Request) -> Any:
         article = articles.create(request.dbsession, request.identity, values)
     except DomainError as exc:
         return _form(request, values, forms.messages(exc.errors))
+    # Followers hear of it by mail, from a worker, once this commits.
+    request.dispatch(notify_followers, article.id, owner=request.identity)
     return forms.redirect(_article_url(request, article))
 
 

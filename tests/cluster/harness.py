@@ -77,7 +77,7 @@ def make_cluster(database_url: str, base_port: int, nginx_port: int, replicas: i
         DB_POOL_TIMEOUT="3",
         NGINX_AUTH_RATE="1000",
     )
-    env.pop("CELERY_BROKER_URL", None)
+    env["CLUSTER_JOBS"] = "0"
     return Cluster(run_dir, env, base_port, nginx_port, replicas)
 
 

@@ -100,4 +100,36 @@
   } else {
     ready();
   }
+
+  /* 3. Export progress: poll the job's JSON status and move the bar; without
+   *    the script the page offers a "Refresh" link instead. */
+  var job = document.querySelector("[data-job-status-url]");
+  if (job && window.fetch) {
+    var url = job.getAttribute("data-job-status-url");
+    var poll = function () {
+      fetch(url, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          var j = data.job;
+          job.querySelector(".export-progress").value = j.progress;
+          job.querySelector(".export-percent").textContent = j.progress;
+          job.querySelector(".export-state").textContent = j.status;
+          if (j.error) {
+            var e = job.querySelector(".export-error");
+            e.textContent = j.error;
+            e.hidden = false;
+          }
+          if (j.downloadUrl) {
+            var d = job.querySelector(".export-download");
+            d.querySelector("a").href = j.downloadUrl;
+            d.hidden = false;
+          }
+          var refresh = job.querySelector(".export-refresh");
+          if (j.done && refresh) { refresh.hidden = true; }
+          if (!j.done) { window.setTimeout(poll, 1000); }
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    };
+    window.setTimeout(poll, 500);
+  }
 })();
