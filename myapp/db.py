@@ -181,7 +181,9 @@ def _dbsession(request: Request) -> Session:
 
 def _route_request(request: Request, session: Session, markers: Markers) -> None:
     """Replica routing for one request's session (rules in myapp.db_replicas)."""
-    if request.method not in SAFE_METHODS:
+    if request.method not in SAFE_METHODS or getattr(request, "matched_route", None) is None:
+        # Unsafe methods; and requests that are not HTTP requests to a view
+        # (background jobs run as scripting requests): they act on writes.
         session.info[READ_FROM_REPLICA] = False
     else:
         # Decided when the first query needs it: requests the cache answers

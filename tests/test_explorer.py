@@ -26,3 +26,10 @@ def test_docs_page_loads_swagger_from_this_app(testapp: webtest.TestApp) -> None
     for url in (css, js):
         asset = testapp.get(url.replace("http://localhost", ""))
         assert asset.content_length and asset.content_length > 1000
+
+
+def test_jobs_spec_is_served_next_to_realworlds(testapp: webtest.TestApp) -> None:
+    spec = testapp.get("/api/jobs-openapi.json").json
+    assert "/user/exports" in spec["paths"]
+    assert spec["servers"] == [{"url": "http://localhost/api"}]
+    assert "/api/jobs-openapi.json" in testapp.get("/api/docs").text

@@ -10,6 +10,7 @@ the port of the connection it was sent on.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -110,6 +111,7 @@ class App:
         self.api = Api(webtest.TestApp(self.wsgi, extra_environ={"HTTP_HOST": "localhost"}))
         self.router: ReplicaRouter = self.wsgi.registry["db_router"]
         self.ports: list[int] = []
+        self.thread = threading.get_ident()
         for engine in self.engines:
             event.listen(engine, "before_cursor_execute", self._record)
 
@@ -118,7 +120,9 @@ class App:
         return [self.wsgi.registry["db_engine"], *(r.engine for r in self.router.replicas)]
 
     def _record(self, conn: Any, *args: Any) -> None:
-        self.ports.append(conn.engine.url.port)
+        # This thread's requests only (background jobs run in another).
+        if threading.get_ident() == self.thread:
+            self.ports.append(conn.engine.url.port)
 
     def served_by(self, call: Any) -> tuple[Any, set[int]]:
         """Run ``call``; return its result and the ports its statements went to."""

@@ -9,6 +9,8 @@ served by the app itself: no CDN, the explorer works offline.
 from __future__ import annotations
 
 import copy
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 import yaml
@@ -23,10 +25,22 @@ from myapp.api.validation import spec
 ONE_DAY = 24 * 3600
 
 
-def served_spec(request: Request) -> dict[str, Any]:
-    document = copy.deepcopy(spec())
+@cache
+def jobs_spec() -> dict[str, Any]:
+    """Our own endpoints (background jobs), which RealWorld's spec does not have."""
+    text = files("myapp.api").joinpath("jobs-openapi.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def served_spec(request: Request, document: dict[str, Any] | None = None) -> dict[str, Any]:
+    document = copy.deepcopy(spec() if document is None else document)
     document["servers"] = [{"url": request.application_url + "/api"}]
     return document
+
+
+@view_config(route_name="explorer.jobs_spec", renderer="json", http_cache=300)
+def jobs_spec_json(request: Request) -> dict[str, Any]:
+    return served_spec(request, jobs_spec())
 
 
 @view_config(route_name="explorer.spec_json", renderer="json", http_cache=300)
@@ -45,8 +59,10 @@ def docs(request: Request) -> dict[str, Any]:
     static = swagger_ui.static_path
     return {
         "spec_url": request.route_url("explorer.spec_json"),
+        "jobs_spec_url": request.route_url("explorer.jobs_spec"),
         "css_url": request.static_url(str(static / "swagger-ui.css")),
         "js_url": request.static_url(str(static / "swagger-ui-bundle.js")),
+        "preset_url": request.static_url(str(static / "swagger-ui-standalone-preset.js")),
     }
 
 
@@ -54,4 +70,5 @@ def includeme(config: Configurator) -> None:
     config.add_route("explorer.docs", "/api/docs")
     config.add_route("explorer.spec_json", "/api/openapi.json")
     config.add_route("explorer.spec_yaml", "/api/openapi.yml")
+    config.add_route("explorer.jobs_spec", "/api/jobs-openapi.json")
     config.add_static_view("api/docs/static", str(swagger_ui.static_path), cache_max_age=ONE_DAY)
