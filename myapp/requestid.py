@@ -5,7 +5,8 @@ Nginx passes ``X-Request-ID`` (its ``$request_id``); a request without one
 gets a fresh id. The id is echoed in the response, kept in a context
 variable for log records (``%(request_id)s`` in the ini's log format), and
 the response names the replica that answered (``X-Replica``), so a person
-or a test can watch the load balancing.
+or a test can watch the load balancing. Being the first tween, it also turns
+away URLs that are not UTF-8 text (400), which no later code could read.
 """
 
 from __future__ import annotations
@@ -43,10 +44,29 @@ def install_log_filter() -> None:
             handler.addFilter(RequestIdFilter())
 
 
+def url_is_text(request: Request) -> bool:
+    """WebOb decodes the path and query string as UTF-8 on first use and
+    raises UnicodeDecodeError (a 500) on bytes such as ``%ff``."""
+    try:
+        _ = request.path_info, request.GET
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def request_id_tween_factory(handler: Handler, registry: Registry) -> Handler:
     replica = str(registry.settings.get("server.replica_name") or socket.gethostname())
 
     def request_id_tween(request: Request) -> Response:
+        api = request.environ.get("PATH_INFO", "").startswith("/api/")
+        if not api and not url_is_text(request):
+            # Nothing downstream can read such a URL (WebOb raises on first
+            # use): a plain 400 here, before routing, sessions or metrics.
+            # (The API's tween answers its own, in the API's JSON shape.)
+            response = Response(status=400, content_type="text/plain", charset="utf-8")
+            response.text = "The URL is not valid UTF-8.\n"
+            response.headers["X-Replica"] = replica
+            return response
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id

@@ -68,7 +68,9 @@ DEFAULT_PREFIX = "conduit:session:"
 
 def is_api(request: Request) -> bool:
     """Requests for the JSON API, which authenticates by header only."""
-    path = request.path_info
+    # The raw WSGI path: request.path_info decodes it, and raises on bytes
+    # that are not UTF-8 (/%ff), which must be a 4xx, not a 500.
+    path = request.environ.get("PATH_INFO", "")
     return path == "/api" or path.startswith("/api/")
 
 

@@ -68,3 +68,9 @@ def test_metrics_count_requests_pool_and_cache(api: Api) -> None:
     assert "conduit_http_request_duration_seconds_bucket" in text
     assert "conduit_db_pool_checked_out" in text
     assert 'conduit_cache_events_total{event="hits",region="tags"}' in text
+
+
+def test_urls_that_are_not_utf8_are_a_400_everywhere(testapp: webtest.TestApp) -> None:
+    for url in ("/%ff", "/profile/%ff", "/article/%ED%A0%80", "/tag/x?page=%ff"):
+        assert testapp.get(url, status=400).headers["X-Replica"]
+    assert testapp.get("/api/articles/%ff", status=400).json["errors"]["url"]
