@@ -69,3 +69,8 @@ bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## compose-test: docker-compose.yml for real (podman here): build, up, check, down
+.PHONY: compose-test
+compose-test:
+	bash docker/compose-test.sh

@@ -215,12 +215,31 @@ def suite_concurrency(bench: Bench, size: int, url: str) -> None:
                       ["/api/articles?limit=20"], connections=connections, bust=True)  # fmt: skip
 
 
+def suite_jobs(bench: Bench, size: int, url: str) -> None:
+    """Issue 5: export start latency while workers are busy; notification throughput."""
+    from bench import jobs
+
+    sink = jobs.smtp_sink()
+    try:
+        with jobs.jobs_cluster(url) as cluster:
+            port = cluster.topology.nginx_port
+            result = jobs.export_start_latency(port, bench.seconds)
+            bench.record("jobs", size, cluster.topology, "POST /api/user/exports (workers busy)",
+                         connections=8, **result)  # fmt: skip
+            notify = jobs.notification_throughput(url, port, 10_000)
+            bench.record("jobs", size, cluster.topology,
+                         "notify 10,000 followers (SMTP)", **notify)  # fmt: skip
+    finally:
+        sink.terminate()
+
+
 SUITES = {
     "cache": suite_cache,
     "replicas": suite_replicas,
     "scale": suite_scale,
     "writes": suite_writes,
     "concurrency": suite_concurrency,
+    "jobs": suite_jobs,
 }
 
 

@@ -41,6 +41,73 @@ with admin.connect() as conn:
 PY
 "$BIN/myapp-initdb" production.ini ${CLUSTER_INITDB_ARGS:-} >> "$DIR/logs/initdb.log" 2>&1
 
+# The connection budget (myapp.db_budget): every web worker has its own pool,
+# so tell the app how many processes share the database; it refuses to start
+# when their pools could exceed max_connections (docs/database.md).
+export DB_EXPECTED_PROCESSES=${DB_EXPECTED_PROCESSES:-$((REPLICAS * WEB_CONCURRENCY))}
+
+# PGBOUNCER=1: PgBouncer (Debian's package) in transaction pooling between
+# the replicas and Postgres, on 127.0.0.1:${PGBOUNCER_PORT:-6432}. Migrations
+# (above) went straight to Postgres: they hold a session advisory lock, which
+# transaction pooling cannot keep. The app is told (DB_PGBOUNCER): no
+# startup options, statement_timeout by SET LOCAL in each transaction.
+if [ "${PGBOUNCER:-0}" = 1 ]; then
+    command -v pgbouncer > /dev/null || {
+        echo "PGBOUNCER=1 needs PgBouncer: apt-get install pgbouncer" >&2
+        exit 1
+    }
+    PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
+    mkdir -p "$DIR/pgbouncer"
+    read -r pg_host pg_port pg_db pg_user pg_url < <("$BIN/python" - <<PY
+from sqlalchemy import make_url
+url = make_url("$DATABASE_URL")
+bouncer = url.set(host="127.0.0.1", port=$PGBOUNCER_PORT)
+print(url.host or "127.0.0.1", url.port or 5432, url.database, url.username or "postgres",
+      bouncer.render_as_string(hide_password=False))
+PY
+)
+    # Postgres sees at most PGBOUNCER_POOL_SIZE connections from all the
+    # replicas together; the replicas' pools (REPLICAS x WEB_CONCURRENCY x
+    # (pool_size + max_overflow)) only have to fit in max_client_conn.
+    cat > "$DIR/pgbouncer/pgbouncer.ini" <<INI
+[databases]
+$pg_db = host=$pg_host port=$pg_port dbname=$pg_db
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $DIR/pgbouncer/userlist.txt
+pool_mode = transaction
+default_pool_size = ${PGBOUNCER_POOL_SIZE:-20}
+max_client_conn = ${PGBOUNCER_MAX_CLIENT_CONN:-1000}
+admin_users = $pg_user
+stats_users = $pg_user
+INI
+    # trust on loopback, as the local Postgres itself; a real deployment sets
+    # auth_type = scram-sha-256 and a userlist (or auth_query).
+    printf '"%s" ""\n' "$pg_user" > "$DIR/pgbouncer/userlist.txt"
+    chmod 0755 "$DIR/pgbouncer"
+    chmod 0644 "$DIR/pgbouncer/pgbouncer.ini" "$DIR/pgbouncer/userlist.txt"
+    # PgBouncer will not run as root: -u drops to postgres after binding.
+    user_flag=""
+    [ "$(id -u)" = 0 ] && user_flag="-u postgres"
+    setsid pgbouncer $user_flag "$DIR/pgbouncer/pgbouncer.ini" \
+        >> "$DIR/logs/pgbouncer.log" 2>&1 < /dev/null &
+    echo $! > "$DIR/pids/pgbouncer.pid"
+    deadline=$((SECONDS + 15))
+    until "$BIN/python" -c "import socket; socket.create_connection(('127.0.0.1', $PGBOUNCER_PORT), 1)" 2> /dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "pgbouncer did not start; see $DIR/logs/pgbouncer.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+    export DATABASE_URL=$pg_url DB_PGBOUNCER=true
+    export DB_PGBOUNCER_MAX_CLIENT_CONN=${PGBOUNCER_MAX_CLIENT_CONN:-1000}
+fi
+
 touch "$DIR/running"
 upstreams=""
 for i in $(seq 1 "$REPLICAS"); do

@@ -8,7 +8,8 @@
 #   4. the checks (docker/ci/checks.py)
 #   5. down: containers, network and volumes, whatever happened before.
 # nginx is published on 127.0.0.1:$CONDUIT_HTTP_PORT (8088: `make cluster`
-# has 8080). Every step is bounded in time.
+# has 8080). Every step is bounded in time; the containers' logs of the
+# last run stay in var/compose-test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,35 +20,49 @@ export EXPECTED_WEB_REPLICAS=3
 # Docker-format images: the OCI format drops HEALTHCHECK.
 export BUILDAH_FORMAT=docker
 CACHE=${CONDUIT_BASE_CACHE:-/var/cache/conduit-base}
+LABEL="label=com.docker.compose.project=$COMPOSE_PROJECT"
 started=$SECONDS
 step() { printf '\n==== %s  [%ds]\n' "$*" $((SECONDS - started)); }
 
-step "podman setup"
-bash docker/ci/podman-setup.sh
-
-step "base image"
-timeout 900 bash docker/ci/base.sh
-
-# Settings for this run only: a fresh secret, nothing from a developer's .env.
-work=$(pwd)/var/compose-test  # logs of the last run (var/ is not committed)
+work=$(pwd)/var/compose-test
 rm -rf "$work" && mkdir -p "$work"
+# Settings for this run only: a fresh secret, nothing from a developer's .env.
 envfile=$work/env
-printf 'SECRET_KEY=%s\nCONDUIT_HTTP_PORT=%s\n' \
-    "$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" "$CONDUIT_HTTP_PORT" > "$envfile"
+python3 -c 'import secrets; print("SECRET_KEY=" + secrets.token_urlsafe(48))' > "$envfile"
 
-compose() {
-    local limit=$1
-    shift
-    timeout "$limit" "$CACHE/podman-compose/bin/podman-compose" --env-file "$envfile" \
-        -p "$COMPOSE_PROJECT" -f docker-compose.yml -f docker/compose.ci.yml "$@"
+compose=("$CACHE/podman-compose/bin/podman-compose" --env-file "$envfile"
+    -p "$COMPOSE_PROJECT" -f docker-compose.yml -f docker/compose.ci.yml)
+
+# Long steps run as a child the shell waits for: bash runs a trap only once
+# its foreground command is over, but interrupts `wait` at once, so an
+# interrupted run (Ctrl-C, SIGTERM) stops the step and still tears down.
+child=
+run() {
+    "$@" &
+    child=$!
+    wait "$child"
+}
+
+# `down` only knows the containers the file describes; anything else of the
+# project (an interrupted up, replicas added with --scale) goes by label.
+# (Errors are expected here: nothing to remove.)
+cleanup() {
+    timeout 180 "${compose[@]}" down --volumes --timeout 10 > "$work/down.log" 2>&1 || true
+    podman ps -aq --filter "$LABEL" | xargs -r podman rm -f -t 5 > /dev/null 2>&1 || true
+    podman volume ls -q --filter "$LABEL" | xargs -r podman volume rm -f > /dev/null 2>&1 || true
+    podman network ls -q --filter "$LABEL" | xargs -r podman network rm -f > /dev/null 2>&1 || true
+    # Images a rebuild superseded (the build cache stays).
+    podman image prune -f > /dev/null 2>&1 || true
 }
 
 teardown() {
     local rc=$?
     set +e
-    # Every container's log is kept in $work; on failure, their tails.
-    for name in $(podman ps -a --format '{{.Names}}' \
-        --filter "label=com.docker.compose.project=$COMPOSE_PROJECT"); do
+    if [ -n "$child" ] && kill -TERM "$child" 2> /dev/null; then
+        wait "$child"  # timeout passes the signal on to the step
+    fi
+    # Every container's log is kept; on failure, their tails are shown.
+    for name in $(podman ps -a --format '{{.Names}}' --filter "$LABEL"); do
         podman logs "$name" 2>&1 | grep -v 'systemd connection' > "$work/$name.log"
         if ((rc != 0)); then
             echo "---- $name ($(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$name"))"
@@ -55,17 +70,10 @@ teardown() {
         fi
     done
     step "down"
-    compose 180 down --volumes --timeout 10 > /dev/null 2>&1
-    # Whatever down missed (an interrupted up): by label, containers first.
-    podman rm -f -t 5 $(podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT") \
-        > /dev/null 2>&1
-    podman volume rm -f $(podman volume ls -q \
-        --filter "label=com.docker.compose.project=$COMPOSE_PROJECT") > /dev/null 2>&1
-    podman network rm -f $(podman network ls -q \
-        --filter "label=com.docker.compose.project=$COMPOSE_PROJECT") > /dev/null 2>&1
+    cleanup
+    echo "left behind: $(podman ps -aq --filter "$LABEL" | wc -l) containers," \
+        "$(podman volume ls -q --filter "$LABEL" | wc -l) volumes"
     rm -f "$envfile"
-    left=$(podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT" | wc -l)
-    echo "containers left: $left"
     step "done: exit $rc in $((SECONDS - started)) s"
     exit "$rc"
 }
@@ -73,21 +81,32 @@ trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A previous run that was killed before its teardown.
-compose 180 down --volumes --timeout 5 > /dev/null 2>&1 || true
+step "podman setup"
+run timeout 600 bash docker/ci/podman-setup.sh
+
+step "base image"
+run timeout 900 bash docker/ci/base.sh
+
+cleanup  # a previous run killed before its teardown
+if ss -ltnH "sport = :$CONDUIT_HTTP_PORT" | grep -q .; then
+    echo "127.0.0.1:$CONDUIT_HTTP_PORT is taken: set CONDUIT_HTTP_PORT to a free port"
+    exit 1
+fi
 
 # web, worker and beat share migrate's image: build it once.
 step "build (app, nginx, mail, postgres, redis)"
-compose 1200 build migrate nginx mail postgres redis > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
-grep -E '^COMMIT' "$work/build.log" || true
+run timeout 1200 "${compose[@]}" build migrate nginx mail postgres redis > "$work/build.log" 2>&1 ||
+    { tail -40 "$work/build.log"; exit 1; }
+grep -E 'COMMIT' "$work/build.log" | sort -u
 
 # --no-deps: podman-compose turns depends_on into podman's --requires (a
 # web replica's restart would start the one-shot migrate again) and waits
 # for "stopped" where podman 4.3 says "exited" (forever). The containers
 # wait for what they need themselves (docker/entrypoint.sh).
 step "up -d --no-deps"
-compose 300 up -d --no-deps > "$work/up.log" 2>&1 || { grep -v 'systemd connection' "$work/up.log" | tail -40; exit 1; }
-podman ps --filter "label=com.docker.compose.project=$COMPOSE_PROJECT" --format '{{.Names}}  {{.Status}}'
+run timeout 300 "${compose[@]}" up -d --no-deps > "$work/up.log" 2>&1 ||
+    { grep -v 'systemd connection' "$work/up.log" | tail -40; exit 1; }
+podman ps --filter "$LABEL" --format '{{.Names}}  {{.Status}}'
 
 step "checks"
-timeout 600 python3 docker/ci/checks.py
+run timeout 600 python3 docker/ci/checks.py

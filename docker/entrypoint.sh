@@ -18,6 +18,8 @@ case "$role" in
         exec gunicorn -c gunicorn.conf.py --paste "$INI" "$@" ;;
     migrate)
         wait_for
+        # INITDB_ARGS: options, split on spaces (e.g. --no-demo).
+        # shellcheck disable=SC2086
         exec myapp-initdb "$INI" ${INITDB_ARGS:-} "$@" ;;
     worker)
         wait_for --migrated

@@ -268,12 +268,13 @@ def includeme(config: Configurator) -> None:
     # pyramid_tm: one explicit transaction manager per request, so nothing
     # leaks between requests through a thread-local manager.
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
-    engine = get_engine(settings)
-    router = _replica_router(settings, engine)
+    # The budget first: an app whose pools do not fit refuses to start.
     db_budget.enforce(
         settings,
         [normalize_url(settings.get("sqlalchemy.url")), *replica_urls(settings)],
     )
+    engine = get_engine(settings)
+    router = _replica_router(settings, engine)
     config.registry["db_engine"] = engine
     config.registry["db_router"] = router
     config.registry["dbsession_factory"] = get_session_factory(engine, router)

@@ -145,8 +145,13 @@ def enforce(settings: Mapping[str, Any], urls: list[str]) -> list[Budget]:
         if str(settings.get("db.connection_budget", "enforce")).lower() == "warn":
             log.error(message)
         else:
+            remedy = (
+                "raise PgBouncer's max_client_conn (and db.pgbouncer_max_client_conn)"
+                if asbool(settings.get("db.pgbouncer", False))
+                else "raise max_connections, or put PgBouncer in front"
+            )
             raise ConfigurationError(
-                message + ". Lower DB_POOL_SIZE/DB_MAX_OVERFLOW or the process count, "
-                "raise max_connections, or put PgBouncer in front (docs/database.md)."
+                f"{message}. Lower DB_POOL_SIZE/DB_MAX_OVERFLOW or the process count, "
+                f"{remedy} (docs/database.md)."
             )
     return checked

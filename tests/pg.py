@@ -85,6 +85,18 @@ class OwnPostgres:
             timeout=90,
         )
 
+    def start_on_a_free_port(self, low: int, high: int, *settings: str, taken: set[int]) -> None:
+        """Start on the first port of [low, high] that works (another test run may
+        take the one that looked free a moment ago)."""
+        for _ in range(5):
+            self.port = free_port(low, high, taken)
+            try:
+                self.start(*settings)
+                return
+            except subprocess.CalledProcessError:
+                taken = taken | {self.port}
+        raise RuntimeError(f"could not start Postgres on a port in {low}-{high}")
+
     def stop(self) -> None:
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 

@@ -25,9 +25,13 @@ from myapp.db import normalize_url
 from myapp.db_replicas import ReplicaRouter
 from myapp.scripts import migrate
 from tests.conftest import ROOT, Api, base_settings
-from tests.pg import OwnPostgres, free_port, wait_for
+from tests.pg import OwnPostgres, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run Postgres as postgres")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run Postgres as postgres"),
+    # One pair of servers per run: every test of the module in one xdist worker.
+    pytest.mark.xdist_group("replicas"),
+]
 
 DATABASE = "conduit"
 
@@ -62,11 +66,11 @@ class Servers:
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Servers]:
-    primary = OwnPostgres(free_port(6641, 6659))
+    primary = OwnPostgres(0)
     replica: OwnPostgres | None = None
     try:
         primary.init()
-        primary.start("wal_level=replica", "max_wal_senders=5")
+        primary.start_on_a_free_port(6641, 6659, "wal_level=replica", taken=set())
         admin = create_engine(
             normalize_url(primary.url()), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT"
         )
@@ -74,8 +78,8 @@ def servers() -> Iterator[Servers]:
             conn.execute(text(f"CREATE DATABASE {DATABASE}"))
         admin.dispose()
         migrate.upgrade(str(ROOT / "development.ini"), normalize_url(primary.url(DATABASE)))
-        replica = primary.replica(free_port(6641, 6659, {primary.port}))
-        replica.start()
+        replica = primary.replica(0)
+        replica.start_on_a_free_port(6641, 6659, taken={primary.port})
         servers = Servers(primary, replica)
         wait_for(servers.caught_up, 30, "the replica to catch up")
         assert servers.on_replica("SELECT pg_is_in_recovery()") is True

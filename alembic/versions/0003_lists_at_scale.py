@@ -1,4 +1,4 @@
-"""lists at scale: list counters, tag index in list order
+"""lists at scale: list counters, tag index in list order, comments by author
 
 Revision ID: 0003
 Revises: 0002
@@ -18,6 +18,8 @@ Create Date: 2026-11-25 18:10:00.000000
    (myapp.services.paging). On Postgres a trigger fills the column for
    inserts that leave it out, and follows an article's created_at if it
    is ever changed.
+3. ``ix_comments_author_id``: a user's comments (the data export) and the
+   cascade when a user is deleted no longer read every comment.
 """
 
 from collections.abc import Sequence
@@ -161,6 +163,8 @@ def _tag_index_downgrade() -> None:
 
 def upgrade() -> None:
     _tag_index_upgrade()
+    # A user's comments (the data export; ON DELETE CASCADE from users).
+    op.create_index('ix_comments_author_id', 'comments', ['author_id'], unique=False)
     op.create_table('article_counts',
     sa.Column('scope', sa.String(length=16), nullable=False),
     sa.Column('key', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
@@ -181,4 +185,5 @@ def downgrade() -> None:
         for _table, function, _deltas in COUNTED:
             op.execute(f"DROP FUNCTION IF EXISTS {function}()")
     op.drop_table('article_counts')
+    op.drop_index('ix_comments_author_id', table_name='comments')
     _tag_index_downgrade()

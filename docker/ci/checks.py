@@ -5,8 +5,9 @@ nginx on 127.0.0.1:$CONDUIT_HTTP_PORT and looks at the containers with
 podman (project $COMPOSE_PROJECT). Standard library only (host's python3).
 Every wait has a deadline; the first failed check stops the run (exit 1).
 
-1. the stack comes up: nginx answers, /readyz through it says database and
-   redis are ok, every container's image healthcheck passes;
+1. the stack comes up: the healthchecks of the web replicas (the image's),
+   postgres and redis pass, /readyz through nginx says database and redis
+   are ok;
 2. all web replicas answer through nginx: personal requests (a token, so
    the micro-cache is bypassed) reach as many distinct X-Replica values as
    there are web containers (deploy.replicas: 3);
@@ -111,17 +112,36 @@ def register(name: str) -> tuple[str, str]:
 
 
 def check_up() -> None:
-    until("nginx and a ready replica", 240, lambda: http("GET", "/readyz")[0] == 200)
-    body = json.loads(http("GET", "/readyz")[2])
+    # Every replica is listening (the image's healthcheck)...
+    def healthy(name: str) -> bool:
+        return (
+            subprocess.run(["podman", "healthcheck", "run", name], capture_output=True).returncode
+            == 0
+        )
+
+    web = containers("web")
+    until("the web replicas' healthchecks", 240, lambda: all(healthy(n) for n in web))
+    for service in ("postgres", "redis"):
+        for name in containers(service):
+            if not healthy(name):
+                fail(f"healthcheck of {name} failed")
+    ok(f"healthchecks pass: {len(web)} web replicas, postgres, redis")
+
+    # ... and nginx has stopped skipping the ones that refused connections
+    # while they started (max_fails/fail_timeout): /readyz answers 200 a few
+    # times in a row, over more than fail_timeout.
+    def steadily_ready() -> dict[str, Any] | None:
+        for _ in range(6):
+            status, _, body = http("GET", "/readyz")
+            if status != 200:
+                return None
+            time.sleep(0.5)
+        return json.loads(body)
+
+    body = until("nginx to answer /readyz steadily", 120, steadily_ready)
     if body["checks"] != {"database": "ok", "redis": "ok"}:
         fail(f"/readyz: {body}")
     ok(f"stack up: /readyz through nginx: {body['checks']}")
-    for service in ("web", "postgres", "redis"):
-        for name in containers(service):
-            done = subprocess.run(["podman", "healthcheck", "run", name], capture_output=True)
-            if done.returncode != 0:
-                fail(f"healthcheck of {name} failed: {done.stdout!r} {done.stderr!r}")
-    ok("healthchecks pass (web replicas, postgres, redis)")
 
 
 def check_replicas(token: str) -> None:

@@ -9,6 +9,7 @@ set -euo pipefail
 
 CACHE=${CONDUIT_BASE_CACHE:-/var/cache/conduit-base}
 COMPOSE_VENV=$CACHE/podman-compose
+mkdir -p "$CACHE"
 
 need=()
 for cmd in podman runc debootstrap iptables /usr/lib/podman/aardvark-dns; do
@@ -16,14 +17,18 @@ for cmd in podman runc debootstrap iptables /usr/lib/podman/aardvark-dns; do
 done
 if ((${#need[@]})); then
     echo "installing podman and friends (missing: ${need[*]})"
+    # (DPkg::Lock::Timeout: wait for another apt run rather than fail.)
     apt-get update -q > /dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 \
         podman runc netavark aardvark-dns iptables debootstrap > /dev/null
 fi
 
 if [ ! -x "$COMPOSE_VENV/bin/podman-compose" ]; then
     python3 -m venv "$COMPOSE_VENV"
-    "$COMPOSE_VENV/bin/pip" install -q "podman-compose>=1.3" 2>&1 | grep -v "is ignored" >&2 || true
+    # >= 1.6: what compose-test was written against (deploy.replicas needs
+    # `mode: replicated` there; --no-deps skips podman's --requires).
+    "$COMPOSE_VENV/bin/pip" install -q "podman-compose>=1.6" > "$CACHE/pip.log" 2>&1 ||
+        { cat "$CACHE/pip.log"; exit 1; }
 fi
 
 # containers.conf: root here cannot raise rlimits past nofile 20000 / nproc

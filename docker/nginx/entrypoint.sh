@@ -11,7 +11,8 @@ set -eu
 conf_dir=/etc/conduit-nginx
 mkdir -p "$NGINX_RUN_DIR"
 
-hosts=$(printf '%s\n' "$NGINX_UPSTREAMS" | sed -n 's/.*server[[:space:]]\{1,\}\([^:; ]*\).*/\1/p')
+hosts=$(printf '%s\n' "$NGINX_UPSTREAMS" | tr ';' '\n' |
+    sed -n 's/^[[:space:]]*server[[:space:]]\{1,\}\([^:[:space:]]*\).*/\1/p')
 deadline=$(( $(date +%s) + ${WAIT_TIMEOUT:-120} ))
 for host in $hosts; do
     until getent hosts "$host" > /dev/null; do

@@ -15,7 +15,11 @@ COMMENT_MAX = 10_000
 
 class Comment(Base):
     __tablename__ = "comments"
-    __table_args__ = (Index("ix_comments_article_id_created_at", "article_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_comments_article_id_created_at", "article_id", "created_at"),
+        # A user's comments: the data export, and deleting a user (cascade).
+        Index("ix_comments_author_id", "author_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     article_id: Mapped[int] = mapped_column(BigId, ForeignKey("articles.id", ondelete="CASCADE"))

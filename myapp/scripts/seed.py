@@ -39,6 +39,7 @@ running app uses yet.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import plaster
+from argon2.low_level import hash_secret
 from sqlalchemy import create_engine, make_url, pool, text
 from sqlalchemy.engine import Connection
 
@@ -165,6 +167,26 @@ def _generators(plan: data.Plan, password_hash: str) -> dict[str, Iterator[str]]
     }
 
 
+def _password_hash(seed: int) -> str:
+    """One argon2 hash for every seeded user (argon2 is deliberately slow).
+
+    The app's own parameters (myapp.security.Passwords' defaults, so no
+    rehash on login), with a salt derived from the seed instead of a random
+    one: the same arguments give the same rows, hashes included.
+    """
+    hasher = Passwords().hasher
+    salt = hashlib.sha256(f"conduit-seed-{seed}".encode()).digest()[: hasher.salt_len]
+    return hash_secret(
+        data.PASSWORD.encode(),
+        salt,
+        time_cost=hasher.time_cost,
+        memory_cost=hasher.memory_cost,
+        parallelism=hasher.parallelism,
+        hash_len=hasher.hash_len,
+        type=hasher.type,
+    ).decode()
+
+
 def _copy(conn: Connection, table: str, lines: Iterator[str]) -> int:
     stream = data.Stream(lines)
     cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -207,8 +229,7 @@ def _load(conn: Connection, plan: data.Plan, force: bool, step: _Timer, report: 
             conn.execute(text(f"DROP INDEX {_index_name(definition)}"))
         for table in TABLES:
             conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-    # One hash for everyone: argon2 is deliberately slow.
-    password_hash = Passwords().hash(data.PASSWORD)
+    password_hash = _password_hash(plan.seed)
     for table, lines in _generators(plan, password_hash).items():
         with step(table):
             report.rows[table] = _copy(conn, table, lines)

@@ -17,7 +17,8 @@ Shapes (a real blogging site is skewed, and the planner must cope with it):
   like (a handful of tags are on a large share of the articles, most are
   rare);
 * follows: ~6 per user (heavy-tailed), towards popular authors;
-* favourites: ~2 per article (heavy-tailed), comments: ~1 per article;
+* favourites: ~4 per article (heavy-tailed, at most 2,000), comments: ~2 per
+  article (heavy-tailed, at most 150);
 * markdown bodies of ~700 characters: headings, paragraphs, emphasis,
   code spans, lists, sometimes a fenced code block;
 * articles are created in id order over three years, so ``created_at``
@@ -43,6 +44,7 @@ SPAN = timedelta(days=3 * 365)
 TAGS_MAX = 300
 TAGS_PER_ARTICLE = (0, 1, 2, 3, 4, 5)
 TAGS_PER_ARTICLE_WEIGHTS = (5, 15, 25, 25, 20, 10)
+COMMENTS_MAX = 150
 # Every seeded user logs in with this password (one argon2 hash, computed once).
 PASSWORD = "conduit-seed"
 EMAIL_DOMAIN = "seed.conduit"
@@ -302,7 +304,9 @@ def comments(plan: Plan) -> Iterator[str]:
     text = Text(rng)
     comment_id = 0
     for article_id in range(1, plan.articles + 1):
-        wanted = int(rng.paretovariate(1.5)) - 1 + (rng.random() < 0.4)
+        # Heavy-tailed, but capped: the API returns an article's comments
+        # unpaged, and no real discussion has a hundred thousand.
+        wanted = min(COMMENTS_MAX, int(rng.paretovariate(1.5)) - 1 + (rng.random() < 0.4))
         if not wanted:
             continue
         created = _created(plan, article_id)

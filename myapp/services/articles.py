@@ -118,15 +118,25 @@ def _view(row: Any) -> ArticleView:
 def list_articles(
     db: Session, viewer: User | None, filters: Filters, limit: int, offset: int
 ) -> tuple[list[ArticleView], int]:
-    ids = paging.page_ids(db.get_bind().dialect.name, filters, limit, offset)
+    dialect = db.get_bind().dialect.name
+    # Maintained counters where they exist (myapp.services.counts says why);
+    # the feed's also say how many authors it follows, which picks its plan.
+    feed_authors = None
+    if (
+        filters.feed_of is not None
+        and paging.only(filters) == "feed_of"
+        and dialect == "postgresql"
+    ):
+        count, feed_authors = counts.feed(db, filters.feed_of)
+    else:
+        count = counts.maintained(db, filters)
+    ids = paging.page_ids(dialect, filters, limit, offset, feed_authors)
     page = (
         _viewer_select(db, viewer)
         .where(Article.id.in_(ids))
         .order_by(Article.created_at.desc(), Article.id.desc())
     )
     views = [_view(row) for row in db.execute(page)]
-    # Maintained counters where they exist (myapp.services.counts says why).
-    count = counts.maintained(db, filters)
     if count is None:
         count_query = select(func.count(Article.id)).where(*paging.conditions(filters))
         count = int(db.scalar(count_query) or 0)

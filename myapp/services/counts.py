@@ -80,13 +80,23 @@ def maintained(db: Session, filters: Filters) -> int | None:
     elif filters.favorited is not None:
         query = _by_user(FAVORITED, filters.favorited)
     elif filters.feed_of is not None:
-        followed = select(Follow.followed_id).where(Follow.follower_id == filters.feed_of)
-        query = select(func.coalesce(func.sum(count), 0)).where(
-            ArticleCount.scope == AUTHOR, ArticleCount.key.in_(followed)
-        )
+        return feed(db, filters.feed_of)[0]
     else:
         query = select(count).where(ArticleCount.scope == ALL, ArticleCount.key == 0)
     return int(db.scalar(query) or 0)
+
+
+def feed(db: Session, follower_id: int) -> tuple[int, int]:
+    """(articles in the feed, followed authors who wrote any): one query.
+
+    The second number lets myapp.services.paging pick the feed's plan.
+    """
+    followed = select(Follow.followed_id).where(Follow.follower_id == follower_id)
+    query = select(func.coalesce(func.sum(ArticleCount.articles), 0), func.count()).where(
+        ArticleCount.scope == AUTHOR, ArticleCount.key.in_(followed), ArticleCount.articles > 0
+    )
+    articles, authors = db.execute(query).one()
+    return int(articles), int(authors)
 
 
 def tags_by_use(db: Session) -> list[str] | None:
