@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,7 @@ def wrk(
 ) -> dict[str, Any]:
     env = dict(os.environ, BENCH_PATHS="|".join(paths), BENCH_TOKEN=token or "")
     env["BENCH_BUST"] = "1" if bust else "0"
+    env["BENCH_RUN"] = uuid.uuid4().hex[:8]
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
     command += ["-s", str(script), f"http://127.0.0.1:{port}"]
     out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)

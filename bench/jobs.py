@@ -105,7 +105,7 @@ def notification_throughput(url: str, port: int, followers: int) -> dict[str, An
     }
 
 
-def export_start_latency(port: int, seconds: int) -> dict[str, Any]:
+def export_start_latency(port: int, seconds: int, connections: int) -> dict[str, Any]:
     """wrk POSTs /api/user/exports for 50 users while the worker works through the queue."""
     from bench.run import post
 
@@ -116,6 +116,6 @@ def export_start_latency(port: int, seconds: int) -> dict[str, Any]:
         tokens.append(post(port, "/api/users", body)["user"]["token"])
     os.environ["BENCH_TOKENS"] = "|".join(tokens)
     try:
-        return wrk(port, ["/api/user/exports"], seconds, 8, script=EXPORTS)
+        return wrk(port, ["/api/user/exports"], seconds, connections, script=EXPORTS)
     finally:
         os.environ.pop("BENCH_TOKENS", None)

@@ -8,6 +8,9 @@ for p in string.gmatch(os.getenv("BENCH_PATHS") or "/", "[^|]+") do
 end
 local token = os.getenv("BENCH_TOKEN")
 local bust = os.getenv("BENCH_BUST") == "1"
+-- Unique per wrk run: a warm-up's URLs must not be answered from Nginx's
+-- cache in the measured run that follows it.
+local run = os.getenv("BENCH_RUN") or "0"
 local counter = 0
 
 function setup(thread)
@@ -27,7 +30,7 @@ function request()
   local path = paths[(n % #paths) + 1]
   if bust then
     local sep = string.find(path, "?", 1, true) and "&" or "?"
-    path = path .. sep .. "_b=" .. id .. "-" .. n
+    path = path .. sep .. "_b=" .. run .. "-" .. id .. "-" .. n
   end
   return wrk.format("GET", path)
 end
