@@ -14,6 +14,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from myapp.errors import error_response
+from myapp.requestid import url_is_text
 
 Handler = Callable[[Request], Response]
 
@@ -31,10 +32,10 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
 
     def api_tween(request: Request) -> Response:
         # The raw WSGI path: request.path_info decodes it and raises on bytes
-        # that are not UTF-8, which _url_is_text answers below.
+        # that are not UTF-8, which url_is_text answers below.
         if not request.environ.get("PATH_INFO", "").startswith("/api/"):
             return handler(request)
-        if not _url_is_text(request):
+        if not url_is_text(request):
             # error_response reads the path too, so build the answer here.
             response = Response(status=400, content_type="application/json")
             response.json_body = {"errors": {"url": ["is not valid UTF-8"]}}
@@ -72,16 +73,6 @@ def _too_large(request: Request, max_body: int) -> bool:
     data = request.body_file_raw.read(max_body + 1)
     request.body = data
     return len(data) > max_body
-
-
-def _url_is_text(request: Request) -> bool:
-    """WebOb decodes the path and query string as UTF-8 on first use and
-    raises UnicodeDecodeError (a 500) on bytes such as ``%ff``."""
-    try:
-        _ = request.path_info, request.GET
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def includeme(config: Configurator) -> None:
