@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dogpile.cache import make_region
@@ -274,7 +274,17 @@ class Cache:
             region.invalidate(hard=True)
 
     def report(self) -> dict[str, dict[str, int]]:
-        return {name: asdict(stats) for name, stats in self.stats.items()}
+        # Called after every request (metrics): plain attribute reads, not
+        # dataclasses.asdict, which deep-copies (6% of a warm request).
+        return {
+            name: {
+                "hits": stats.hits,
+                "misses": stats.misses,
+                "errors": stats.errors,
+                "purges": stats.purges,
+            }
+            for name, stats in self.stats.items()
+        }
 
 
 def pending(session: Session) -> Pending:
