@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from webob import Request
 from myapp.config import configure, settings_from_environment
 from myapp.db import get_engine
 from myapp.scripts import migrate
-from tests.conftest import ROOT, base_settings, create_database, drop_database
+from tests.conftest import ROOT, Api, base_settings, create_database, drop_database
 
 # --- the engine -------------------------------------------------------------------
 
@@ -288,3 +289,15 @@ def test_a_statement_timeout_is_503_not_a_hang(private_url: str, holder: Connect
     assert result, "the request never returned"
     assert result[0].status_code == 503
     assert "Retry-After" in result[0].headers
+
+
+def test_timestamps_are_utc_whatever_the_session_time_zone(
+    api: Api, connection: Connection
+) -> None:
+    author = api.register()
+    before = datetime.now(UTC)
+    connection.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+    slug = api.article(author["token"])["slug"]
+    created = api.get(f"/api/articles/{slug}").json["article"]["createdAt"]
+    parsed = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((parsed - before).total_seconds()) < 60, (created, before)

@@ -27,8 +27,9 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend.
 
-    Postgres stores ``timestamptz``; SQLite stores naive text, so values read
-    back from it are marked UTC again here rather than in every caller.
+    Postgres stores ``timestamptz`` (read back in the session's TimeZone,
+    converted here); SQLite stores naive text, so values read back from it
+    are marked UTC again here rather than in every caller.
     """
 
     impl = DateTime(timezone=True)
@@ -40,9 +41,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        # Postgres hands timestamptz back in the session's TimeZone: make it
+        # UTC here, so every "...Z" the app prints really is UTC.
+        return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
