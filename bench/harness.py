@@ -116,6 +116,7 @@ def wrk(
     env = dict(os.environ, BENCH_PATHS="|".join(paths), BENCH_TOKEN=token or "")
     env["BENCH_BUST"] = "1" if bust else "0"
     env["BENCH_RUN"] = uuid.uuid4().hex[:8]
+    env["BENCH_WRK_DIR"] = str(script.parent)  # for dofile("summary.lua")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
     command += ["-s", str(script), f"http://127.0.0.1:{port}"]
     out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)

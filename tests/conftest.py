@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from myapp.config import configure
 from myapp.db import normalize_url
 from myapp.scripts import migrate
+from tests.pages_support import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
@@ -215,3 +216,18 @@ def job_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+# Two logged-in visitors of the pages (tests/pages_support.py drives them).
+@pytest.fixture
+def author(testapp: webtest.TestApp) -> Browser:
+    browser = Browser(testapp)
+    browser.register()
+    return browser
+
+
+@pytest.fixture
+def reader(testapp: webtest.TestApp) -> Browser:
+    browser = Browser.new(testapp)
+    browser.register()
+    return browser

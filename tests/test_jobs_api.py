@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
@@ -68,25 +68,29 @@ def test_export_endpoints(api: Api) -> None:
     api.get("/api/user/exports/no-such-job/download", owner["token"], status=404)
 
 
-def test_an_active_export_is_reused(api: Api, connection: Connection) -> None:
-    owner = api.register()
+def queued_export(connection: Connection, owner: dict[str, Any], job_id: str, at: datetime) -> None:
+    """A queued export job of ``owner``'s, made at ``at``, as if its message were in flight."""
     owner_id = connection.execute(
         text("SELECT id FROM users WHERE username = :u"), {"u": owner["username"]}
     ).scalar_one()
-    now = utcnow()
     connection.execute(
         Job.__table__.insert().values(
-            id="waiting-export",
+            id=job_id,
             kind=export.KIND,
             owner_id=owner_id,
             status=QUEUED,
             progress=0,
             attempts=0,
             args=[owner_id],
-            created_at=now,
-            updated_at=now,
+            created_at=at,
+            updated_at=at,
         )
     )
+
+
+def test_an_active_export_is_reused(api: Api, connection: Connection) -> None:
+    owner = api.register()
+    queued_export(connection, owner, "waiting-export", utcnow())
     again = api.post("/api/user/exports", None, owner["token"], status=202).json["job"]
     assert again["id"] == "waiting-export"
 
@@ -113,23 +117,7 @@ def test_requeue_sends_a_job_whose_message_was_lost(
     api: Api, wsgi_app: Any, connection: Connection
 ) -> None:
     owner = api.register()
-    owner_id = connection.execute(
-        text("SELECT id FROM users WHERE username = :u"), {"u": owner["username"]}
-    ).scalar_one()
-    long_ago = utcnow() - timedelta(hours=1)
-    connection.execute(
-        Job.__table__.insert().values(
-            id="lost-message",
-            kind=export.KIND,
-            owner_id=owner_id,
-            status=QUEUED,
-            progress=0,
-            attempts=0,
-            args=[owner_id],
-            created_at=long_ago,
-            updated_at=long_ago,
-        )
-    )
+    queued_export(connection, owner, "lost-message", utcnow() - timedelta(hours=1))
     requeue = run_job(wsgi_app, "conduit.requeue_jobs")
     assert status(connection, requeue).result == {"requeued": 1}
     assert status(connection, "lost-message").status == "succeeded"

@@ -11,16 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import transaction
 import webtest
-from pyramid.scripting import prepare
-from sqlalchemy.exc import IntegrityError
 
 from myapp.config import configure
 from myapp.jobs.embedded import ThreadRunner
-from myapp.jobs.notify import notify_followers
-from myapp.models import User
-from myapp.services import articles
 from tests.conftest import Api
 from tests.jobs_support import (
     Db,
@@ -35,12 +29,12 @@ from tests.test_jobs_worker import (
     addresses,
     article_id,
     check_export,
+    dispatch_then_fail,
     export_fixture,
     followed_author,
     job_states,
     notifications_done,
     run_export,
-    user_id,
 )
 
 TIMEOUT = 30
@@ -93,23 +87,7 @@ def test_jobs_run_after_commit_and_not_on_rollback(api: Api, db: Db, outbox: Pat
     wait_for(lambda: notifications_done(db, article), TIMEOUT, "the notification jobs")
     assert outbox_recipients(outbox, article) == addresses(fans)
 
-    env = prepare(registry=api.app.app.registry)
-    request = env["request"]
-    request.tm = transaction.TransactionManager(explicit=True)
-    try:
-        with request.tm:
-            writer = request.dbsession.get(User, user_id(db, author))
-            data = {"title": "Never announced", "description": "d", "body": "b"}
-            quiet = articles.create(request.dbsession, writer, data).id
-        with pytest.raises(RuntimeError), request.tm:
-            request.dispatch(notify_followers, quiet, owner=writer)
-            raise RuntimeError("rolled back")
-        with pytest.raises(IntegrityError), request.tm:
-            request.dispatch(notify_followers, quiet, owner=writer)
-            twin = User(username=author["username"], email="twin@example.com", password_hash="x")
-            request.dbsession.add(twin)
-    finally:
-        env["closer"]()
+    quiet = dispatch_then_fail(api.app.app.registry, db, author)
     # The runner takes one job at a time, in order: once a later one is
     # done, a job sent by the rolled-back requests would have run too.
     later = article_id(db, api.article(author["token"])["slug"])

@@ -120,6 +120,30 @@ def article_id(db: Db, slug: str) -> int:
     return int(db.value("SELECT id FROM articles WHERE slug = :s", s=slug))
 
 
+def dispatch_then_fail(registry: Any, db: Db, author: dict[str, Any]) -> int:
+    """Commit an article of ``author``'s without announcing it, then dispatch
+    its notifications from a request that rolls back and from one whose
+    commit fails (a duplicate username); return the article's id."""
+    env = prepare(registry=registry)
+    request = env["request"]
+    request.tm = transaction.TransactionManager(explicit=True)
+    try:
+        with request.tm:
+            writer = request.dbsession.get(User, user_id(db, author))
+            data = {"title": "Never announced", "description": "d", "body": "b"}
+            quiet = articles.create(request.dbsession, writer, data).id
+        with pytest.raises(RuntimeError), request.tm:
+            request.dispatch(notify_followers, quiet, owner=writer)
+            raise RuntimeError("the request failed after dispatching")
+        with pytest.raises(IntegrityError), request.tm:
+            request.dispatch(notify_followers, quiet, owner=writer)
+            twin = User(username=author["username"], email="twin@example.com", password_hash="x")
+            request.dbsession.add(twin)
+    finally:
+        env["closer"]()
+    return int(quiet)
+
+
 def job_states(db: Db, kind: str, article: int) -> list[tuple[str, int]]:
     return [
         (row.status, row.attempts)
@@ -167,27 +191,7 @@ def test_publish_notifies_each_follower_exactly_once(web: Api, sink: SmtpSink, d
 
 def test_a_rolled_back_or_failed_commit_sends_nothing(web: Api, sink: SmtpSink, db: Db) -> None:
     author, fans = followed_author(web, 2)
-    registry = web.app.app.registry
-    env = prepare(registry=registry)
-    request = env["request"]
-    request.tm = transaction.TransactionManager(explicit=True)
-    try:
-        # An article that exists (committed) but was never announced...
-        with request.tm:
-            writer = request.dbsession.get(User, user_id(db, author))
-            data = {"title": "Never announced", "description": "d", "body": "b"}
-            quiet = articles.create(request.dbsession, writer, data).id
-        # ...a request that asks to announce it, then rolls back...
-        with pytest.raises(RuntimeError), request.tm:
-            request.dispatch(notify_followers, quiet, owner=writer)
-            raise RuntimeError("the request failed after dispatching")
-        # ...and one whose commit itself fails (a duplicate username).
-        with pytest.raises(IntegrityError), request.tm:
-            request.dispatch(notify_followers, quiet, owner=writer)
-            twin = User(username=author["username"], email="twin@example.com", password_hash="x")
-            request.dbsession.add(twin)
-    finally:
-        env["closer"]()
+    quiet = dispatch_then_fail(web.app.app.registry, db, author)
     # A committed announcement after it, through the same FIFO worker: once
     # that one is done, anything the rolled-back one had sent would be too.
     later = article_id(db, web.article(author["token"])["slug"])

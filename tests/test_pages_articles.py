@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import webtest
 
 from tests.pages_support import Browser, errors, form, texts
-
-
-@pytest.fixture
-def author(testapp: webtest.TestApp) -> Browser:
-    browser = Browser(testapp)
-    browser.register()
-    return browser
-
-
-@pytest.fixture
-def reader(testapp: webtest.TestApp) -> Browser:
-    browser = Browser.new(testapp)
-    browser.register()
-    return browser
 
 
 def test_editor_page_follows_the_selectors_contract(author: Browser) -> None:

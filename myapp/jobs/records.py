@@ -35,6 +35,7 @@ from myapp.models.job import (
     Job,
 )
 from myapp.models.meta import utcnow
+from myapp.services.public import timestamp
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def latest(db: Session, owner_id: int, kind: str, limit: int = 10) -> list[Job]:
 def _timestamp(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return timestamp(value)
 
 
 def job_data(
