@@ -8,7 +8,7 @@ INI ?= development.ini
 # pytest-xdist workers: each gets its own database (see tests/conftest.py).
 WORKERS ?= 2
 
-.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster bench chromium
+.PHONY: install run test lint format conformance schemathesis clean cluster cluster-down test-cluster bench chromium nginx
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ test: install chromium
 	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 ## test-cluster: fault tests against a live cluster (nginx + 3 gunicorn replicas); .ci/run runs them
-test-cluster: install
+test-cluster: install nginx
 	$(BIN)/pytest -m cluster tests/cluster $(PYTEST_ARGS)
 
 lint: install
@@ -56,8 +56,17 @@ conformance: install
 clean:
 	rm -rf $(VENV) conduit.sqlite* .pytest_cache
 
+## nginx: Debian's nginx for the process cluster (apt, as root; otherwise say how)
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+		else \
+			echo "nginx is missing: run 'sudo apt-get install -y nginx'"; exit 1; \
+		fi; }
+
 ## cluster: nginx on 127.0.0.1:8080 in front of REPLICAS gunicorn replicas (local Postgres/Redis)
-cluster: install
+cluster: install nginx
 	bash cluster/up.sh
 
 ## cluster-down: stop exactly what `make cluster` started
@@ -65,7 +74,7 @@ cluster-down:
 	bash cluster/down.sh
 
 ## bench: the benchmark suites against the process cluster (see bench/README.md); not part of CI
-bench: install
+bench: install nginx
 	$(BIN)/pip install -q -e '.[bench]'
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -30,13 +30,16 @@ class Topology:
     workers: int = 2
     cache: bool = True
     app: str | None = None  # None: Conduit; "bench.hello:app": the bare-WSGI ceiling
+    # Nginx's micro-cache; off where the app behind Nginx is what is measured.
+    nginx_cache: bool = True
     base_port: int = 6801
     nginx_port: int = 8099
 
     def label(self) -> str:
         app = "hello" if self.app else "conduit"
         cache = "cache on" if self.cache else "cache off"
-        return f"{app}, {self.replicas} replica(s) x {self.workers} workers, {cache}"
+        edge = "" if self.nginx_cache else ", nginx cache off"
+        return f"{app}, {self.replicas} replica(s) x {self.workers} workers, {cache}{edge}"
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Cluster:
             CACHE_PREFIX=f"conduit-bench-{os.getpid()}:",
             CLUSTER_INITDB_ARGS="--no-demo",
             NGINX_AUTH_RATE="10000",
+            NGINX_MICROCACHE="micro" if t.nginx_cache else "off",
             LOG_LEVEL="warning",
         )
         self.env["CLUSTER_JOBS"] = "0"

@@ -16,3 +16,6 @@ rm -f "$DIR/metrics-$i"/*
 BIND=127.0.0.1:$port REPLICA_NAME=web-$i PROMETHEUS_MULTIPROC_DIR="$DIR/metrics-$i" \
     setsid "$ROOT/.venv/bin/gunicorn" -c gunicorn.conf.py ${CLUSTER_APP:---paste production.ini} \
     --pid "$DIR/pids/web-$i.pid" >> "$DIR/logs/web-$i.log" 2>&1 < /dev/null &
+# Recorded now, not when gunicorn gets to write it: a failing up.sh (or a
+# test) that stops the cluster a moment later must find every replica.
+echo $! > "$DIR/pids/web-$i.pid"

@@ -23,7 +23,18 @@ if [ -e "$DIR/running" ]; then
     echo "a cluster is already running from $DIR (make cluster-down first)" >&2
     exit 1
 fi
+# Every port must be free: a replica that cannot bind would leave nginx
+# sending its traffic to whatever holds the port (a forgotten cluster, say).
+for port in $(seq "$BASE_PORT" $((BASE_PORT + REPLICAS - 1))) "$NGINX_PORT"; do
+    if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+        echo "port $port on 127.0.0.1 is in use: stop what holds it first" >&2
+        exit 1
+    fi
+done
 mkdir -p "$DIR/pids" "$DIR/logs"
+# From here on, a failure stops whatever was started (nothing is left behind).
+up=0
+trap '[ $up = 1 ] || { echo "cluster/up.sh failed: stopping what it started" >&2; cluster/down.sh >&2; }' EXIT
 if [ ! -s "$DIR/secret" ]; then
     "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))' > "$DIR/secret"
 fi
@@ -118,10 +129,15 @@ done
 
 # A Celery worker and beat (CLUSTER_JOBS=0: none), on Redis by default. The
 # worker writes its metrics next to web-1's, so web-1's /metrics shows its jobs.
+# It runs at a lower CPU priority (CLUSTER_WORKER_NICE, default 10; its pool
+# processes inherit it): on a shared box a busy worker then takes only the
+# CPU the web replicas leave, instead of an equal share of it (bench/README.md,
+# "Background jobs", also for the Compose equivalent).
 if [ "${CLUSTER_JOBS:-1}" = 1 ]; then
     export CELERY_BROKER_URL=${CELERY_BROKER_URL:-${REDIS_URL%/*}/1}
     PROMETHEUS_MULTIPROC_DIR="$DIR/metrics-1" \
-    setsid "$BIN/celery" -A myapp.tasks worker --ini production.ini --loglevel INFO \
+    setsid nice -n "${CLUSTER_WORKER_NICE:-10}" \
+        "$BIN/celery" -A myapp.tasks worker --ini production.ini --loglevel INFO \
         --pidfile "$DIR/pids/worker.pid" >> "$DIR/logs/worker.log" 2>&1 < /dev/null &
     setsid "$BIN/celery" -A myapp.tasks beat --ini production.ini --loglevel INFO \
         --schedule "$DIR/beat-schedule" --pidfile "$DIR/pids/beat.pid" \
@@ -150,4 +166,5 @@ for i in $(seq 1 "$REPLICAS"); do
     done
 done
 curl -fsS "http://127.0.0.1:$NGINX_PORT/healthz" > /dev/null
+up=1
 echo "cluster up: http://127.0.0.1:$NGINX_PORT ($REPLICAS replicas on ports $BASE_PORT+)"

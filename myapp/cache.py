@@ -8,10 +8,17 @@ Regions (what each holds, and for how long at most):
 * ``profiles``    a user's public profile by username; 1 hour.
 * ``lists``       anonymous pages of article lists (global, by tag, by author,
                   by favouriter) with their ``articlesCount``; 1 min.
+* ``views``       whole rendered responses (body bytes, ETag) of public GETs
+                  made without credentials, by URL (myapp.viewcache); 1 min.
+* ``identities``  a user's row without its password hash, by id, for the
+                  reads of logged-in requests (myapp.identities); 5 min.
+* ``flags``       one viewer's ``favorited``/``following`` flags for the ids
+                  of one page, by viewer (myapp.services.public); 1 min.
 * ``generations`` the generation tokens that version the keys above; 1 day.
 
-Nothing per-user is cached here: ``favorited``/``following`` are merged in
-after the lookup, so one user never sees another's flags and logged-in users
+Shared entries hold nothing per-user: ``favorited``/``following`` are merged
+in after the lookup from the viewer's own ``flags`` entry (keyed by the
+viewer's id), so one user never sees another's flags and logged-in users
 still share the cached representations.
 
 Writes never update the cache. Keys touched by a write are collected when the
@@ -55,6 +62,9 @@ REGIONS = {
     "articles": 3600,
     "profiles": 3600,
     "lists": 60,
+    "views": 60,
+    "identities": 300,
+    "flags": 60,
     "generations": 86400,
 }
 PENDING = "cache.pending"
@@ -204,11 +214,13 @@ class Cache:
         key: str,
         creator: Callable[[], T],
         valid: Callable[[T], bool] | None = None,
+        should_cache: Callable[[T], bool] | None = None,
     ) -> T:
         """The cached value, or ``creator()``'s (stored); one creator per key at a time.
 
         ``valid`` rejects a cached value that is outdated in a way expiry
-        cannot see (e.g. built under an older generation).
+        cannot see (e.g. built under an older generation); ``should_cache``
+        keeps a created value out of the cache (it is still returned).
         """
         if not self.enabled:
             return creator()
@@ -220,7 +232,7 @@ class Cache:
             created = True
             return creator()
 
-        value = self.regions[region].get_or_create(key, create)
+        value = self.regions[region].get_or_create(key, create, should_cache_fn=should_cache)
         if not created and valid is not None and not valid(value):
             value = create()
             self.regions[region].set(key, value)
@@ -235,6 +247,17 @@ class Cache:
         if not self.enabled:
             return "off"
         return self.regions["generations"].get_or_create(f"gen:{name}", _token)
+
+    def generations(self, *names: str) -> list[str]:
+        """The current tokens of several generations in one round trip."""
+        if not self.enabled:
+            return ["off"] * len(names)
+        region = self.regions["generations"]
+        values = region.get_multi([f"gen:{name}" for name in names])
+        return [
+            self.generation(name) if value is NO_VALUE else value
+            for name, value in zip(names, values, strict=True)
+        ]
 
     # -- purging ---------------------------------------------------------
     def purge(self, pending: Pending) -> None:

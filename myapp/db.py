@@ -24,6 +24,13 @@
   answers 409 instead of 500. Serialization failures and deadlocks are marked
   retryable by zope.sqlalchemy itself.
 * A database that cannot be reached is a 503 with ``Retry-After``.
+* Stale pooled connections (the server restarted, a proxy dropped an idle
+  socket) are handled *optimistically* when ``pool_pre_ping`` is off, as it
+  is in production.ini: rather than a ``SELECT 1`` round trip before every
+  checkout, the first statement on a connection that turns out to be dead
+  fails, SQLAlchemy invalidates the pool's older connections, and the error
+  is marked retryable so pyramid_retry replays the request on a fresh one.
+  Only a *first* statement is retried: nothing can have been written yet.
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def get_engine(
         connect_args["connect_timeout"] = connect_timeout
         connect_args["application_name"] = str(settings.get("db.application_name", "conduit"))
     engine = create_engine(url, connect_args=connect_args, **pool_args)
+    watch_stale_connections(engine)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     elif timeout_ms and pgbouncer:
@@ -120,6 +128,34 @@ def get_engine(
     # A child process must not reuse the parent's sockets; see module docs.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
+
+
+STATEMENTS = "db.statements_since_checkout"
+
+
+def watch_stale_connections(engine: Engine) -> None:
+    """Make a dead pooled connection's first statement retryable (module docs)."""
+
+    @event.listens_for(engine, "checkout")
+    def checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info[STATEMENTS] = 0
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(conn: Connection, *_args: Any) -> None:
+        info = conn.info
+        info[STATEMENTS] = info.get(STATEMENTS, 0) + 1
+
+    @event.listens_for(engine, "handle_error")
+    def handle_error(context: Any) -> None:
+        conn = context.connection
+        if (
+            context.is_disconnect
+            and conn is not None
+            and context.sqlalchemy_exception is not None
+            and conn.info.get(STATEMENTS, 0) <= 1
+        ):
+            log.warning("stale database connection, retrying: %s", context.original_exception)
+            mark_error_retryable(context.sqlalchemy_exception)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -30,7 +30,14 @@ Handler = Callable[[Request], Response]
 VARY = ("Authorization", "Cookie")
 
 
+def personal_cookies(settings: dict[str, object]) -> list[str]:
+    # The session cookie personalises a page, and so does the CSRF cookie:
+    # a page's forms embed its token, which must never reach another browser.
+    return str(settings.get("httpcache.personal_cookies", "session csrf_token")).split()
+
+
 def is_personal(request: Request, cookies: list[str]) -> bool:
+    """Whether the request carries credentials (a header or one of ``cookies``)."""
     return "Authorization" in request.headers or any(name in request.cookies for name in cookies)
 
 
@@ -38,9 +45,7 @@ def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
     settings = registry.settings
     max_age = int(settings.get("httpcache.max_age", 5))
     stale = int(settings.get("httpcache.stale_while_revalidate", 30))
-    # The session cookie personalises a page, and so does the CSRF cookie:
-    # a page's forms embed its token, which must never reach another browser.
-    cookies = str(settings.get("httpcache.personal_cookies", "session csrf_token")).split()
+    cookies = personal_cookies(settings)
 
     def httpcache_tween(request: Request) -> Response:
         response = handler(request)

@@ -32,9 +32,8 @@ from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid.request import Request, RequestLocalCache
 from pyramid.settings import asbool
-from sqlalchemy import select
 
-from myapp import sessions
+from myapp import identities, sessions
 from myapp.models import User
 
 log = logging.getLogger(__name__)
@@ -122,12 +121,11 @@ class SecurityPolicy:
         except jwt.InvalidTokenError:
             request.token_error = "is invalid"
             return None
-        user = request.dbsession.execute(
-            select(User).where(User.id == user_id)
-        ).scalar_one_or_none()
-        if user is None:
+        found = identities.load(request, user_id)
+        if found is None:
             request.token_error = "is invalid"
-        return user
+            return None
+        return found.user
 
     def identity(self, request: Request) -> User | None:
         return self.cache.get_or_create(request)

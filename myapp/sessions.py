@@ -50,9 +50,9 @@ from pyramid.session import SignedCookieSessionFactory
 from pyramid.settings import asbool
 from pyramid_session_redis import RedisSessionFactory
 from pyramid_session_redis.util import prefixed_id
-from sqlalchemy import select
 from zope.interface import implementer
 
+from myapp import identities
 from myapp.models import User
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def csrf_applies(request: Request) -> bool:
 
 def password_fingerprint(user: User) -> str:
     """A short digest of the password hash: it changes when the password does."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    return identities.password_fingerprint(user.password_hash)
 
 
 # -- who is logged in --------------------------------------------------------
@@ -104,14 +104,12 @@ def session_identity(request: Request) -> User | None:
         return None
     if not isinstance(auth, dict) or not isinstance(auth.get("uid"), int):
         return None
-    user = request.dbsession.execute(
-        select(User).where(User.id == auth["uid"])
-    ).scalar_one_or_none()
-    if user is None or auth.get("pw") != password_fingerprint(user):
+    found = identities.load(request, auth["uid"])
+    if found is None or auth.get("pw") != found.fingerprint:
         # Deleted user, or the password changed since this browser logged in.
         request.session.invalidate()
         return None
-    return user
+    return found.user
 
 
 def remember(request: Request, user: User) -> list[tuple[str, str]]:

@@ -51,6 +51,7 @@ from sqlalchemy.exc import OperationalError
 
 from myapp.jobs import records
 from myapp.metrics import job_event
+from myapp.models.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -284,14 +285,24 @@ def dispatch(request: Request, func: JobFunction | str, *args: Any, owner: Any =
 
     ``owner`` (a user or user id) may poll the job at /api/jobs/{id}.
     """
+    return dispatch_job(request, func, *args, owner=owner).id
+
+
+def dispatch_job(request: Request, func: JobFunction | str, *args: Any, owner: Any = None) -> Job:
+    """:func:`dispatch`, returning the new (pending) ``jobs`` row itself.
+
+    For a caller that answers with the job: the session only holds weak
+    references, so looking the row up again by id after the flush costs a
+    SELECT (the object may already be gone from its identity map).
+    """
     name = job_name(func)
     if name not in request.registry["jobs"]:
         raise LookupError(f"no job named {name!r} (was myapp.jobs scanned?)")
     job_id = str(uuid.uuid4())
     owner_id = getattr(owner, "id", owner)
-    records.create(request.dbsession, job_id, name, owner_id, list(args))
+    row = records.create(request.dbsession, job_id, name, owner_id, list(args))
     send_after_commit(request, name, job_id, list(args))
-    return job_id
+    return row
 
 
 def send_after_commit(request: Request, name: str, job_id: str, args: list[Any]) -> None:

@@ -301,3 +301,29 @@ def test_timestamps_are_utc_whatever_the_session_time_zone(
     created = api.get(f"/api/articles/{slug}").json["article"]["createdAt"]
     parsed = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs((parsed - before).total_seconds()) < 60, (created, before)
+
+
+@pytest.mark.parametrize("pre_ping", ["false", "true"])
+def test_a_stale_pooled_connection_is_retried_not_a_503(
+    private_url: str, holder: Connection, pre_ping: str
+) -> None:
+    """The server dropped the pooled connection between two requests: with
+    pre-ping off (production.ini) the first statement fails, and the request
+    is replayed on a fresh connection instead of answering 503."""
+    name = f"conduit-stale-{pre_ping}"
+    settings = {"sqlalchemy.pool_pre_ping": pre_ping, "db.application_name": name}
+    app, retried = make_app(private_url, **settings, **{"cache.enabled": "false"})
+    try:
+        assert call(app, "GET", "/api/tags").status_code == 200
+        killed = holder.execute(
+            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 "WHERE application_name = :n"),
+            {"n": name},
+        ).scalar_one()  # fmt: skip
+        assert killed == 1
+        assert call(app, "GET", "/api/tags").status_code == 200
+        # Pre-ping finds the dead connection before any statement; without
+        # it, the statement fails once and pyramid_retry replays the request.
+        assert len(retried) == (1 if pre_ping == "false" else 0)
+    finally:
+        app.registry["db_engine"].dispose()

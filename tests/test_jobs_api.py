@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from myapp.jobs import export
 from myapp.models.job import QUEUED, Job
 from myapp.models.meta import utcnow
-from tests.conftest import ROOT, Api
+from tests.conftest import ROOT, Api, QueryCounter
 
 FRAGMENT = yaml.safe_load((ROOT / "myapp/api/jobs-openapi.yml").read_text())
 
@@ -145,3 +145,29 @@ def test_a_job_that_already_succeeded_is_not_run_again(
     assert not path.exists()
     attempts = connection.execute(select(Job.attempts).where(Job.id == job["id"])).scalar_one()
     assert attempts == 1
+
+
+class RecordingRunner:
+    """Keeps what would be sent, and sends nothing."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, list[Any]]] = []
+
+    def send(self, name: str, job_id: str, args: list[Any]) -> None:
+        self.sent.append((name, job_id, args))
+
+
+def test_starting_an_export_costs_three_statements_and_one_send(
+    api: Api, wsgi_app: Any, queries: QueryCounter, monkeypatch: Any
+) -> None:
+    owner = api.register()
+    runner = RecordingRunner()
+    monkeypatch.setitem(wsgi_app.registry, "jobs.runner", runner)
+    queries.reset()
+    job = api.post("/api/user/exports", None, owner["token"], status=202).json["job"]
+    # The token's user, "an export already under way?", the new row: the
+    # answer is built from the row just added, without reading it back.
+    assert queries.count == 3, queries.statements
+    assert queries.statements[-1].lstrip().upper().startswith("INSERT INTO JOBS")
+    assert [(name, job_id) for name, job_id, _ in runner.sent] == [(export.KIND, job["id"])]
+    assert (job["status"], job["progress"]) == ("queued", 0)

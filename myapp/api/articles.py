@@ -16,6 +16,7 @@ from myapp.models import User
 from myapp.resources import USER
 from myapp.services import articles, paging, public
 from myapp.services.articles import LIMIT_DEFAULT, LIMIT_MAX, Filters
+from myapp.viewcache import shared_response
 
 
 def _paging(request: Request) -> tuple[int, int]:
@@ -43,7 +44,7 @@ def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> N
 
 def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
     return {
-        "articles": public.personalise(request.dbsession, viewer, entries),
+        "articles": public.personalise(request.dbsession, viewer, entries, request.cache),
         "articlesCount": count,
     }
 
@@ -53,10 +54,17 @@ def _single(
 ) -> dict[str, Any]:
     """One article for ``viewer``; ``fresh`` after a write, whose purge waits for the commit."""
     entry = public.article(request.dbsession, request.cache, slug, fresh=fresh)
-    return {"article": public.personalise(request.dbsession, viewer, [entry])[0]}
+    # After a write, the viewer's cached flags are purged only at commit: query them.
+    cache = None if fresh else request.cache
+    return {"article": public.personalise(request.dbsession, viewer, [entry], cache)[0]}
 
 
-@view_config(route_name="api.articles", request_method="GET", renderer="json")
+@view_config(
+    route_name="api.articles",
+    request_method="GET",
+    renderer="json",
+    decorator=shared_response("lists", "people"),
+)
 def list_articles(request: Request) -> dict[str, Any]:
     filters = Filters(
         tag=str_param(request, "tag"),
@@ -90,7 +98,12 @@ def create(request: Request) -> dict[str, Any]:
     return _single(request, author, article.slug, fresh=True)
 
 
-@view_config(route_name="api.article", request_method="GET", renderer="json")
+@view_config(
+    route_name="api.article",
+    request_method="GET",
+    renderer="json",
+    decorator=shared_response("lists", "people"),
+)
 def read(request: Request) -> dict[str, Any]:
     return _single(request, optional_user(request), request.matchdict["slug"])
 

@@ -11,9 +11,15 @@ from myapp.api.auth import optional_user, required_user
 from myapp.resources import USER
 from myapp.services import public, users
 from myapp.services.public import profile_data
+from myapp.viewcache import shared_response
 
 
-@view_config(route_name="api.profile", request_method="GET", renderer="json")
+@view_config(
+    route_name="api.profile",
+    request_method="GET",
+    renderer="json",
+    decorator=shared_response("people"),
+)
 def profile(request: Request) -> dict[str, Any]:
     viewer = optional_user(request)
     entry = public.profile(request.dbsession, request.cache, request.matchdict["username"])

@@ -35,7 +35,7 @@ from myapp.models.job import ACTIVE, SUCCEEDED, Job
 from myapp.models.meta import utcnow
 from myapp.services.errors import NotFound
 from myapp.services.public import timestamp
-from myapp.tasks import job
+from myapp.tasks import dispatch_job, job
 
 KIND = "conduit.export"
 DEFAULT_TTL = 86400
@@ -173,10 +173,8 @@ def start(request: Request, user: User) -> Job:
         .limit(1)
     )
     if job is None:
-        job_id = request.dispatch(export_user_data, user.id, owner=user)
+        job = dispatch_job(request, export_user_data, user.id, owner=user)
         db.flush()
-        job = db.get(Job, job_id)
-    assert job is not None
     return job
 
 

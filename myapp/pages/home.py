@@ -9,6 +9,7 @@ from pyramid.view import view_config
 
 from myapp.pages import forms, reads
 from myapp.services.articles import Filters
+from myapp.viewcache import shared_response
 
 TEMPLATE = "myapp:templates/home.jinja2"
 
@@ -23,7 +24,12 @@ def _home(request: Request, page: reads.Page, tab: str, tag: str | None = None) 
     }
 
 
-@view_config(route_name="home", request_method="GET", renderer=TEMPLATE)
+@view_config(
+    route_name="home",
+    request_method="GET",
+    renderer=TEMPLATE,
+    decorator=shared_response("lists", "people"),
+)
 def home(request: Request) -> Any:
     number = reads.page_number(request)
     if request.GET.get("feed") == "following":
@@ -34,7 +40,12 @@ def home(request: Request) -> Any:
     return _home(request, reads.article_list(request, Filters(), number), "global")
 
 
-@view_config(route_name="tag", request_method="GET", renderer=TEMPLATE)
+@view_config(
+    route_name="tag",
+    request_method="GET",
+    renderer=TEMPLATE,
+    decorator=shared_response("lists", "people"),
+)
 def tag(request: Request) -> dict[str, Any]:
     name = request.matchdict["tag"]
     page = reads.article_list(request, Filters(tag=name), reads.page_number(request))

@@ -52,7 +52,10 @@ def article_list(request: Request, filters: Filters, number: int) -> Page:
     entries, count = public.article_page(
         request.dbsession, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
     )
-    return Page(public.personalise(request.dbsession, request.identity, entries), count, number)
+    viewer = request.identity
+    return Page(
+        public.personalise(request.dbsession, viewer, entries, request.cache), count, number
+    )
 
 
 def feed(request: Request, viewer: User, number: int) -> Page:
@@ -65,7 +68,7 @@ def feed(request: Request, viewer: User, number: int) -> Page:
 def article(request: Request, slug: str) -> tuple[Data, str]:
     """The article as the viewer sees it, and its sanitized HTML body."""
     entry = public.article(request.dbsession, request.cache, slug)
-    data = public.personalise(request.dbsession, request.identity, [entry])[0]
+    data = public.personalise(request.dbsession, request.identity, [entry], request.cache)[0]
     return data, entry["body_html"]
 
 

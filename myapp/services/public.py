@@ -12,7 +12,11 @@ Cache keys (see myapp.cache for the regions):
 * ``profiles``  ``{username}``;
 * ``lists``     ``{lists}:{people}:{filters}:{limit}:{offset}`` — ``lists`` is
   bumped by any write that can change a list (article, tags, favourites);
-* ``tags``      ``all``.
+* ``tags``      ``all``;
+* ``flags``     ``{viewer id}:{viewer}:{ids}`` — one viewer's flags for the
+  articles and authors of one page; ``viewer:{id}`` is bumped by that
+  viewer's own (un)favourites and (un)follows, the only writes that change
+  them.
 
 :func:`collect` is the flush hook that turns a transaction's changes into
 the keys and generations to purge once it commits.
@@ -119,7 +123,8 @@ def article_page(
         [filters.tag, filters.author, filters.favorited, filters.before, limit, offset]
     )
     digest = hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest()
-    key = f"{cache.generation('lists')}:{cache.generation('people')}:{digest}"
+    lists, people = cache.generations("lists", "people")
+    key = f"{lists}:{people}:{digest}"
     page = cache.get_or_create("lists", key, load)
     return page["items"], page["count"]
 
@@ -160,13 +165,37 @@ def refresh_tags(db: Session, cache: Cache) -> list[str]:
 # -- per-user flags ----------------------------------------------------------
 
 
-def flags(db: Session, viewer: User | None, entries: Iterable[Data]) -> tuple[set[int], set[int]]:
-    """(favourited article ids, followed author ids) of ``viewer``, in one query."""
+def viewer_generation(user_id: int) -> str:
+    """The generation that versions ``user_id``'s cached flags."""
+    return f"viewer:{user_id}"
+
+
+def flags(
+    db: Session, viewer: User | None, entries: Iterable[Data], cache: Cache | None = None
+) -> tuple[set[int], set[int]]:
+    """(favourited article ids, followed author ids) of ``viewer``: one query, or a cache hit."""
     entries = list(entries)
     if viewer is None or not entries:
         return set(), set()
-    article_ids = {e["id"] for e in entries}
-    author_ids = {e["author_id"] for e in entries}
+    article_ids = sorted({e["id"] for e in entries})
+    author_ids = sorted({e["author_id"] for e in entries})
+    if cache is None or not cache.enabled:
+        return _flags_query(db, viewer, article_ids, author_ids)
+    ids = json.dumps([article_ids, author_ids]).encode()
+    digest = hashlib.sha1(ids, usedforsecurity=False).hexdigest()
+    key = f"{viewer.id}:{cache.generation(viewer_generation(viewer.id))}:{digest}"
+
+    def load() -> tuple[list[int], list[int]]:
+        favorited, following = _flags_query(db, viewer, article_ids, author_ids)
+        return sorted(favorited), sorted(following)
+
+    favorited, following = cache.get_or_create("flags", key, load)
+    return set(favorited), set(following)
+
+
+def _flags_query(
+    db: Session, viewer: User, article_ids: list[int], author_ids: list[int]
+) -> tuple[set[int], set[int]]:
     query = union_all(
         select(literal("f"), Favorite.article_id).where(
             Favorite.user_id == viewer.id, Favorite.article_id.in_(article_ids)
@@ -182,11 +211,13 @@ def flags(db: Session, viewer: User | None, entries: Iterable[Data]) -> tuple[se
     return favorited, following
 
 
-def personalise(db: Session, viewer: User | None, entries: list[Data]) -> list[Data]:
+def personalise(
+    db: Session, viewer: User | None, entries: list[Data], cache: Cache | None = None
+) -> list[Data]:
     """The entries' representations with ``viewer``'s flags (copies, never the cached dicts)."""
     if any(e.get("personal") for e in entries):
         return [e["article"] for e in entries]
-    favorited, following = flags(db, viewer, entries)
+    favorited, following = flags(db, viewer, entries, cache)
     result = []
     for entry in entries:
         data = dict(entry["article"])
@@ -217,10 +248,15 @@ def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
             pending.generations.add("lists")
             if isinstance(obj, ArticleTag):
                 pending.add("tags", "all")
+            else:
+                pending.generations.add(viewer_generation(obj.user_id))
+        elif isinstance(obj, Follow):
+            pending.generations.add(viewer_generation(obj.follower_id))
         elif isinstance(obj, Tag):
             pending.add("tags", "all")
         elif isinstance(obj, User):
             pending.add("profiles", *_old_and_new(obj, "username"))
+            pending.add("identities", str(obj.id))
             # Every article embeds its author's profile.
             pending.generations.update({"people", "lists"})
 

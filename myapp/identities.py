@@ -1,0 +1,78 @@
+"""The user a request's credentials name, from the ``identities`` region on reads.
+
+Every logged-in request starts by loading its user: the token's subject or
+the page session's user id. On a read that is one SQL round trip spent on a
+row that changes a few times in its life, so safe requests (GET, HEAD) take
+it from the cache:
+
+* the entry holds the user's columns **except the password hash** (never
+  copied to Redis), plus a fingerprint of the hash, which page sessions
+  compare to log out browsers after a password change;
+* it becomes a persistent ``User`` in the request's session without SQL
+  (``make_transient_to_detached`` + ``merge(load=False)``, SQLAlchemy's
+  recipe for cached objects); an attribute that is not in the entry (the
+  hash) loads on access, as a deferred column would;
+* writes (POST, PUT, PATCH, DELETE) always read the row itself: what they
+  decide, they decide on the database's current state;
+* any committed change to a user purges its entry (myapp.services.public's
+  flush hook), so a rename or new password is seen by the next request, on
+  every replica.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.request import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from myapp.models import User
+
+REGION = "identities"
+SAFE_METHODS = ("GET", "HEAD")
+COLUMNS = ("id", "username", "email", "bio", "image", "created_at", "updated_at")
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """A short digest of the password hash: it changes when the password does."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: User
+    fingerprint: str
+
+
+def _entry(user: User) -> dict[str, Any]:
+    entry = {name: getattr(user, name) for name in COLUMNS}
+    entry["fingerprint"] = password_fingerprint(user.password_hash)
+    return entry
+
+
+def _attach(db: Session, entry: dict[str, Any]) -> User:
+    user = User(**{name: entry[name] for name in COLUMNS})
+    make_transient_to_detached(user)
+    return db.merge(user, load=False)
+
+
+def load(request: Request, user_id: int) -> Identity | None:
+    """User ``user_id`` (and its password fingerprint), or None if there is none."""
+    db = request.dbsession
+    cache = request.cache
+    if request.method not in SAFE_METHODS or not cache.enabled:
+        user = db.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
+        return None if user is None else Identity(user, password_fingerprint(user.password_hash))
+
+    def create() -> dict[str, Any] | None:
+        user = db.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
+        return None if user is None else _entry(user)
+
+    # An unknown id is not remembered: the next request asks the database again.
+    entry = cache.get_or_create(REGION, str(user_id), create, should_cache=lambda v: v is not None)
+    if entry is None:
+        return None
+    return Identity(_attach(db, entry), entry["fingerprint"])
