@@ -67,6 +67,14 @@ REGIONS = {
     "flags": 60,
     "generations": 86400,
 }
+# Regions whose values are expensive to make share one lock across replicas
+# (Redis), so N concurrent misses run one regeneration. The others are cheap
+# to make from what the expensive ones hold (a view from a cached page, a row
+# by primary key) and keyed per URL or per user: a lock there would cost two
+# more round trips per miss, and a replica that dies while holding one would
+# make every other wait for the lock's timeout (say, nginx retrying the same
+# URL on another replica). They lock within the process only.
+DISTRIBUTED_LOCK = {"tags", "articles", "profiles", "lists", "generations"}
 PENDING = "cache.pending"
 
 
@@ -332,9 +340,11 @@ def build_cache(settings: dict[str, Any]) -> Cache:
         if backend == "redis":
             arguments = {
                 "url": redis_url,
-                "distributed_lock": True,
+                "distributed_lock": name in DISTRIBUTED_LOCK,
                 "thread_local_lock": False,
-                "lock_timeout": 10,
+                # A dead holder's lock frees itself after this long; a
+                # regeneration takes milliseconds.
+                "lock_timeout": int(settings.get("cache.lock_timeout", 5)),
                 "lock_prefix": "_lock",
                 # Redis drops what dogpile considers expired a while later.
                 "redis_expiration_time": expiry * 2,

@@ -172,17 +172,18 @@ def _set_local_statement_timeout(timeout_ms: int) -> Any:
     PgBouncer in transaction pooling hands each transaction to whichever
     server connection is free, so a session-level setting would leak to
     other clients (or be lost); ``SET LOCAL`` lives and dies with the
-    transaction. Sent on the DBAPI connection: the transaction is not
-    started yet when ``begin`` fires, and psycopg2 starts it here.
+    transaction. psycopg2 starts the transaction with this statement.
     """
     statement = f"SET LOCAL statement_timeout = {int(timeout_ms)}"
 
     def begin(conn: Connection) -> None:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(statement)
-        finally:
-            cursor.close()
+        # Through SQLAlchemy (its documented use of ``begin``), so that a dead
+        # connection's error reaches handle_error like any statement's.
+        conn.exec_driver_sql(statement)
+        # It does not count as the request's first statement: that one may
+        # still be retried if the connection turns out stale.
+        if conn.info.get(STATEMENTS) == 1:
+            conn.info[STATEMENTS] = 0
 
     return begin
 

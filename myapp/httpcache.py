@@ -26,14 +26,20 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 
+from myapp import sessions
+
 Handler = Callable[[Request], Response]
 VARY = ("Authorization", "Cookie")
 
 
 def personal_cookies(settings: dict[str, object]) -> list[str]:
-    # The session cookie personalises a page, and so does the CSRF cookie:
-    # a page's forms embed its token, which must never reach another browser.
-    return str(settings.get("httpcache.personal_cookies", "session csrf_token")).split()
+    """The cookies that make a request personal: the page session's (under
+    whatever name it is configured) and the CSRF cookie — a page's forms
+    embed its token, which must never reach another browser — plus any
+    named in ``httpcache.personal_cookies``."""
+    session = str(settings.get("session.cookie_name", sessions.DEFAULT_COOKIE))
+    extra = str(settings.get("httpcache.personal_cookies", "")).split()
+    return [session, sessions.CSRF_COOKIE, *extra]
 
 
 def is_personal(request: Request, cookies: list[str]) -> bool:

@@ -14,17 +14,23 @@ it from the cache:
   hash) loads on access, as a deferred column would;
 * writes (POST, PUT, PATCH, DELETE) always read the row itself: what they
   decide, they decide on the database's current state;
-* any committed change to a user purges its entry (myapp.services.public's
-  flush hook), so a rename or new password is seen by the next request, on
-  every replica.
+* any committed change to a user replaces its **version token** (the flush
+  hook in myapp.services.public deletes ``ver:{id}``; the next reader makes
+  a new one), so a rename or new password is seen by the next request, on
+  every replica. An entry records the token it was read under and counts
+  only while that is still the current one: a reader that loaded the row
+  just before a commit and stores it just after the purge stores an entry
+  that is already outdated. Token and entry come in one round trip.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from dogpile.cache.api import NO_VALUE
 from pyramid.request import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -67,12 +73,24 @@ def load(request: Request, user_id: int) -> Identity | None:
         user = db.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
         return None if user is None else Identity(user, password_fingerprint(user.password_hash))
 
-    def create() -> dict[str, Any] | None:
+    region = cache.regions[REGION]
+    stats = cache.stats[REGION]
+    token, entry = region.get_multi([version_key(user_id), str(user_id)])
+    if token is NO_VALUE:
+        token = uuid.uuid4().hex[:12]
+        region.set(version_key(user_id), token)
+    if entry is NO_VALUE or entry["token"] != token:
+        stats.misses += 1
         user = db.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
-        return None if user is None else _entry(user)
-
-    # An unknown id is not remembered: the next request asks the database again.
-    entry = cache.get_or_create(REGION, str(user_id), create, should_cache=lambda v: v is not None)
-    if entry is None:
-        return None
+        if user is None:
+            return None  # not remembered: the next request asks the database again
+        entry = _entry(user) | {"token": token}
+        region.set(str(user_id), entry)
+        return Identity(user, entry["fingerprint"])
+    stats.hits += 1
     return Identity(_attach(db, entry), entry["fingerprint"])
+
+
+def version_key(user_id: int) -> str:
+    """The key of ``user_id``'s version token (deleted to purge the user's entry)."""
+    return f"ver:{user_id}"

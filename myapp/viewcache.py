@@ -24,13 +24,15 @@ Correctness rests on three rules:
   bumps ``people`` (and ``lists``, whose entries embed authors).
 
 The key is the full URL (scheme, host, path and query): pages and ``Link``
-headers contain absolute URLs.
+headers contain absolute URLs. A view names the query parameters it reads;
+a URL with any other (``?x=<random>``) goes to the view uncached, so nobody
+can fill Redis with copies of one page.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pyramid.request import Request
@@ -74,12 +76,13 @@ def _thaw(stored: dict[str, Any]) -> Response:
     return response
 
 
-def shared_response(*generations: str) -> Callable[[View], View]:
+def shared_response(*generations: str, params: Iterable[str] = ()) -> Callable[[View], View]:
     """A ``view_config(decorator=...)``: serve anonymous GETs from the ``views`` region.
 
     ``generations`` are the generation names whose data the view's output
-    shows (see the module docstring).
+    shows (see the module docstring); ``params`` the query parameters it reads.
     """
+    known = frozenset(params)
 
     def decorate(view: View) -> View:
         def cached_view(context: Any, request: Request) -> Response:
@@ -87,6 +90,7 @@ def shared_response(*generations: str) -> Callable[[View], View]:
             if (
                 not cache.enabled
                 or request.method not in ("GET", "HEAD")
+                or not known.issuperset(request.GET.keys())
                 or is_personal(request, personal_cookies(request.registry.settings))
             ):
                 return view(context, request)

@@ -303,15 +303,23 @@ def test_timestamps_are_utc_whatever_the_session_time_zone(
     assert abs((parsed - before).total_seconds()) < 60, (created, before)
 
 
-@pytest.mark.parametrize("pre_ping", ["false", "true"])
+@pytest.mark.parametrize(
+    ("pre_ping", "pgbouncer"), [("false", "false"), ("true", "false"), ("false", "true")]
+)
 def test_a_stale_pooled_connection_is_retried_not_a_503(
-    private_url: str, holder: Connection, pre_ping: str
+    private_url: str, holder: Connection, pre_ping: str, pgbouncer: str
 ) -> None:
     """The server dropped the pooled connection between two requests: with
     pre-ping off (production.ini) the first statement fails, and the request
-    is replayed on a fresh connection instead of answering 503."""
-    name = f"conduit-stale-{pre_ping}"
-    settings = {"sqlalchemy.pool_pre_ping": pre_ping, "db.application_name": name}
+    is replayed on a fresh connection instead of answering 503. Behind
+    PgBouncer the first statement is the transaction's SET LOCAL."""
+    name = f"conduit-stale-{pre_ping}-{pgbouncer}"
+    settings = {
+        "sqlalchemy.pool_pre_ping": pre_ping,
+        "db.application_name": name,
+        "db.pgbouncer": pgbouncer,
+        "db.statement_timeout_ms": "5000",
+    }
     app, retried = make_app(private_url, **settings, **{"cache.enabled": "false"})
     try:
         assert call(app, "GET", "/api/tags").status_code == 200

@@ -4,8 +4,11 @@ every write that changes them, on every replica."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 
+from myapp import identities
 from tests.conftest import Api, QueryCounter
 from tests.test_cache import REDIS_URL, cache_of, redis_settings, two_apps
 
@@ -43,6 +46,8 @@ def test_the_cached_row_has_no_password_hash(two_apps: tuple[Api, Api]) -> None:
     assert keys
     region = cache_of(a).regions["identities"]
     for key in keys:
+        if key.decode().startswith(prefix + "ver:"):
+            continue  # a version token
         raw = client.get(key)
         assert b"argon2" not in raw and b"password_hash" not in raw
         entry = region.get(key.decode()[len(prefix) :])
@@ -84,3 +89,37 @@ def test_flags_follow_the_viewers_own_writes(two_apps: tuple[Api, Api]) -> None:
     # Someone else's writes leave the reader's flags alone, and right.
     a.post(f"/api/articles/{slug}/favorite", None, author["token"], status=200)
     assert seen(b) == (False, False)
+
+
+def test_an_entry_stored_after_a_purge_does_not_count(two_apps: tuple[Api, Api]) -> None:
+    """The race: replica b reads the row, replica a commits a change and
+    purges, then b stores what it read. The entry records the version b
+    read *before* its query; the purge replaced that version, so the next
+    read does not trust the entry. (Two requests cannot interleave for real
+    on the tests' shared connection, so a's purge is done by hand.)"""
+    a, b = two_apps
+    user = a.register()
+    region = cache_of(b).regions["identities"]
+    store = region.set
+    raced: list[str] = []
+
+    def purge_then_store(key: str, value: Any) -> None:
+        if not key.startswith("ver:") and not raced:
+            raced.append(key)
+            # What a's commit does for a changed user (myapp.services.public.collect).
+            cache_of(a).regions["identities"].delete(identities.version_key(int(key)))
+        store(key, value)
+
+    region.set = purge_then_store  # type: ignore[method-assign]
+    try:
+        b.get("/api/user", user["token"])
+    finally:
+        region.set = store  # type: ignore[method-assign]
+    assert raced
+    stats = cache_of(b).stats["identities"]
+    misses = stats.misses
+    b.get("/api/user", user["token"])
+    assert stats.misses == misses + 1, "an entry stored after the purge was trusted"
+    hits = stats.hits
+    b.get("/api/user", user["token"])
+    assert stats.hits == hits + 1

@@ -152,3 +152,24 @@ def test_switched_off_with_the_cache(redis_settings: dict[str, Any], connection:
     api.get("/api/articles")
     api.get("/api/articles")
     assert views(api) == (0, 0)
+
+
+def test_unknown_query_parameters_are_not_stored(two_apps: tuple[Api, Api]) -> None:
+    a, _ = two_apps
+    for n in range(3):
+        a.app.get(f"/api/articles?limit=5&x={n}")
+        a.app.get(f"/?utm={n}")
+    assert views(a) == (0, 0)
+    a.app.get("/api/articles?limit=5&tag=a&offset=0")
+    a.app.get("/?page=2")
+    assert views(a) == (0, 2)
+
+
+def test_a_renamed_session_cookie_is_still_personal(
+    redis_settings: dict[str, Any], connection: Any
+) -> None:
+    api = Api(make_app(redis_settings | {"session.cookie_name": "sid"}, connection))
+    response = api.app.get("/", headers={"Cookie": "sid=whatever"})
+    assert "private" in response.headers["Cache-Control"]
+    api.app.get("/", headers={"Cookie": "sid=whatever"})
+    assert views(api) == (0, 0)

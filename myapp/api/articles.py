@@ -18,6 +18,9 @@ from myapp.services import articles, paging, public
 from myapp.services.articles import LIMIT_DEFAULT, LIMIT_MAX, Filters
 from myapp.viewcache import shared_response
 
+# The query parameters the list reads (any other bypasses the views cache).
+LIST_PARAMS = ("tag", "author", "favorited", "limit", "offset", "before")
+
 
 def _paging(request: Request) -> tuple[int, int]:
     limit = int_param(request, "limit", LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX)
@@ -63,7 +66,7 @@ def _single(
     route_name="api.articles",
     request_method="GET",
     renderer="json",
-    decorator=shared_response("lists", "people"),
+    decorator=shared_response("lists", "people", params=LIST_PARAMS),
 )
 def list_articles(request: Request) -> dict[str, Any]:
     filters = Filters(

@@ -28,7 +28,7 @@ def _home(request: Request, page: reads.Page, tab: str, tag: str | None = None) 
     route_name="home",
     request_method="GET",
     renderer=TEMPLATE,
-    decorator=shared_response("lists", "people"),
+    decorator=shared_response("lists", "people", params=("page", "feed")),
 )
 def home(request: Request) -> Any:
     number = reads.page_number(request)
@@ -44,7 +44,7 @@ def home(request: Request) -> Any:
     route_name="tag",
     request_method="GET",
     renderer=TEMPLATE,
-    decorator=shared_response("lists", "people"),
+    decorator=shared_response("lists", "people", params=("page",)),
 )
 def tag(request: Request) -> dict[str, Any]:
     name = request.matchdict["tag"]

@@ -33,6 +33,7 @@ from pyramid.config import Configurator
 from sqlalchemy import inspect, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from myapp import identities
 from myapp.cache import Cache, Pending
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from myapp.services import articles, markdown, paging
@@ -256,7 +257,7 @@ def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
             pending.add("tags", "all")
         elif isinstance(obj, User):
             pending.add("profiles", *_old_and_new(obj, "username"))
-            pending.add("identities", str(obj.id))
+            pending.add("identities", identities.version_key(obj.id))
             # Every article embeds its author's profile.
             pending.generations.update({"people", "lists"})
 
