@@ -166,14 +166,22 @@ def test_update_rejects_blank_or_null_identity_fields(api: Api, field: str, valu
     assert me["email"] == user["email"]
 
 
-def test_update_password(api: Api) -> None:
+def test_update_password(api: Api, connection: Connection) -> None:
     user = api.register()
     token = user["token"]
     api.put("/api/user", {"user": {"password": "short"}}, token, status=422)
+
+    def updated_at() -> Any:
+        query = text("SELECT updated_at FROM users WHERE username = :u")
+        return connection.execute(query, {"u": user["username"]}).scalar_one()
+
     for password in ("abcdefgh", "x" * 64):
+        before = updated_at()
         api.put("/api/user", {"user": {"password": password}}, token, status=200)
         login = {"user": {"email": user["email"], "password": password}}
         api.post("/api/users/login", login, status=200)
+        # A password change is a change of the row like any other.
+        assert updated_at() > before
 
 
 def test_update_to_a_taken_username_or_email_is_409(api: Api) -> None:

@@ -97,12 +97,12 @@ def update(db: Session, passwords: Passwords, user: User, changes: dict[str, Any
         values["image"] = rules.clean_image(errors, changes["image"])
     rules.raise_if(errors)
     _check_unique(db, values.get("username"), values.get("email"), user.id)
+    if values:
+        user.updated_at = utcnow()
     if "password" in values:
         user.password_hash = passwords.hash(values.pop("password"))
     for key, value in values.items():
         setattr(user, key, value)
-    if values:
-        user.updated_at = utcnow()
     db.flush()
     return user
 
