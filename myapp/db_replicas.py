@@ -53,8 +53,8 @@ exceed the clock skew between the servers (it is measured against the
 primary's commit timestamps).
 
 Known limit: a shared cache entry filled from a replica (by another
-client, within ``max_lag`` of a purge) can be up to ``max_lag`` stale;
-see docs/database.md.
+client, within ``max_lag`` of a purge) holds data up to ``max_lag`` old
+until it expires or is purged again; see docs/database.md.
 """
 
 from __future__ import annotations
