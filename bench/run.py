@@ -164,7 +164,7 @@ def cluster_for(url: str, topology: Topology) -> Cluster:
 def suite_cache(bench: Bench, size: int, url: str) -> None:
     """Issue 4: the app's cache off vs warm, anonymous and logged in (Nginx's cache off)."""
     for cache in (False, True):
-        topology = Topology(replicas=3, workers=2, cache=cache, nginx_cache=False)
+        topology = Topology(replicas=3, workers=2, cache=cache)
         with cluster_for(url, topology) as cluster:
             fx = fixtures(url, cluster.topology.nginx_port)
             for name, paths in endpoints(fx).items():
@@ -181,19 +181,19 @@ def suite_replicas(bench: Bench, size: int, url: str) -> None:
     shapes = [(1, 6), (2, 3), (3, 2), (1, 2), (2, 2)]
     for app in ("bench.hello:app", None):
         for replicas, workers in shapes:
-            topology = Topology(replicas=replicas, workers=workers, app=app, nginx_cache=False)
+            topology = Topology(replicas=replicas, workers=workers, app=app)
             with cluster_for(url, topology) as cluster:
                 if app:
                     bench.run("replicas", size, cluster, "bare WSGI hello", ["/"])
                 else:
                     bench.run("replicas", size, cluster, LIST + " (app cache)", [LIST_PATH])
-    with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
+    with cluster_for(url, Topology(replicas=3, workers=2, nginx_cache=True)) as cluster:
         bench.run("replicas", size, cluster, LIST + " (nginx cache)", [LIST_PATH])
 
 
 def suite_scale(bench: Bench, size: int, url: str) -> None:
     """Issue 7: the hot reads at this dataset size, cache off (the database's own cost)."""
-    topology = Topology(replicas=3, workers=2, cache=False, nginx_cache=False)
+    topology = Topology(replicas=3, workers=2, cache=False)
     with cluster_for(url, topology) as cluster:
         fx = fixtures(url, cluster.topology.nginx_port)
         for name, paths, token in [
@@ -215,7 +215,7 @@ def suite_writes(bench: Bench, size: int, url: str) -> None:
 
 
 def suite_concurrency(bench: Bench, size: int, url: str) -> None:
-    with cluster_for(url, Topology(replicas=3, workers=2, nginx_cache=False)) as cluster:
+    with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
         for connections in (1, 4, 16, 64):
             bench.run("concurrency", size, cluster, LIST + " (app cache)", [LIST_PATH],
                       connections=connections)  # fmt: skip

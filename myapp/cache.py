@@ -254,7 +254,7 @@ class Cache:
         """The current token of generation ``name`` (made on first use)."""
         if not self.enabled:
             return "off"
-        return self.regions["generations"].get_or_create(f"gen:{name}", _token)
+        return self.regions["generations"].get_or_create(f"gen:{name}", new_token)
 
     def generations(self, *names: str) -> list[str]:
         """The current tokens of several generations in one round trip."""
@@ -276,7 +276,7 @@ class Cache:
                 self.regions[region].delete_multi(sorted(keys))
                 self.stats[region].purges += len(keys)
         for name in pending.generations:
-            self.regions["generations"].set(f"gen:{name}", _token())
+            self.regions["generations"].set(f"gen:{name}", new_token())
             self.stats["generations"].purges += 1
 
     def watch(self, session_factory: sessionmaker[Session]) -> None:
@@ -323,7 +323,8 @@ def pending(session: Session) -> Pending:
     return session.info.setdefault(PENDING, Pending())
 
 
-def _token() -> str:
+def new_token() -> str:
+    """A fresh generation or version token: a new one makes old keys unreachable."""
     return uuid.uuid4().hex[:12]
 
 
@@ -370,4 +371,4 @@ def includeme(config: Configurator) -> None:
     config.add_request_method(lambda request: request.registry["cache"], "cache", reify=True)
 
 
-__all__ = ["NO_VALUE", "Cache", "CacheBackend", "Pending", "build_cache", "pending"]
+__all__ = ["NO_VALUE", "Cache", "CacheBackend", "Pending", "build_cache", "new_token", "pending"]

@@ -26,15 +26,13 @@ it from the cache:
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from dogpile.cache.api import NO_VALUE
 from pyramid.request import Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from myapp.cache import NO_VALUE, new_token
 from myapp.models import User
 
 REGION = "identities"
@@ -70,18 +68,18 @@ def load(request: Request, user_id: int) -> Identity | None:
     db = request.dbsession
     cache = request.cache
     if request.method not in SAFE_METHODS or not cache.enabled:
-        user = db.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
+        user = db.get(User, user_id)
         return None if user is None else Identity(user, password_fingerprint(user.password_hash))
 
     region = cache.regions[REGION]
     stats = cache.stats[REGION]
     token, entry = region.get_multi([version_key(user_id), str(user_id)])
     if token is NO_VALUE:
-        token = uuid.uuid4().hex[:12]
+        token = new_token()
         region.set(version_key(user_id), token)
     if entry is NO_VALUE or entry["token"] != token:
         stats.misses += 1
-        user = db.execute(select(User).where(User.id == user_id)).scalar_one_or_none()
+        user = db.get(User, user_id)
         if user is None:
             return None  # not remembered: the next request asks the database again
         entry = _entry(user) | {"token": token}

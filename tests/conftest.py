@@ -66,14 +66,19 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    url = create_database()
+def migrated_database(prefix: str = "conduit_test") -> Iterator[str]:
+    """A new database at Alembic's head while the generator runs, dropped after."""
+    url = create_database(prefix)
     try:
         migrate.upgrade(str(ROOT / "development.ini"), url)
         yield url
     finally:
         drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    yield from migrated_database()
 
 
 @pytest.fixture(scope="session")

@@ -28,8 +28,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Engine
 
 from myapp.config import ENVIRONMENT_SETTINGS
-from myapp.scripts import migrate
-from tests.conftest import ROOT, create_database, drop_database
+from tests.conftest import ROOT, migrated_database
 
 T = TypeVar("T")
 REDIS_BROKER = "redis://127.0.0.1:6379/0"
@@ -65,13 +64,17 @@ def unique(prefix: str) -> str:
 # -- a database that commits ------------------------------------------------------
 
 
-def committing_database() -> Iterator[str]:
-    url = create_database()
-    try:
-        migrate.upgrade(str(ROOT / "development.ini"), url)
-        yield url
-    finally:
-        drop_database(url)
+@pytest.fixture(scope="module")
+def jobs_db() -> Iterator[str]:
+    """A database of the test module's own: the worker sees its commits."""
+    yield from migrated_database()
+
+
+@pytest.fixture(scope="module")
+def db(jobs_db: str) -> Iterator[Db]:
+    handle = Db(jobs_db)
+    yield handle
+    handle.engine.dispose()
 
 
 class Db:

@@ -8,53 +8,23 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import webtest
 from sqlalchemy.engine import Connection
 
-from myapp.cache import Cache, build_cache
-from myapp.config import configure
+from myapp.cache import build_cache
+from tests.cache_support import cache_of, make_app, redis_settings, two_apps
 from tests.conftest import Api, QueryCounter
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+__all__ = ["redis_settings", "two_apps"]  # fixtures shared with the other cache tests
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def redis_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
-    """Settings for an app on the shared Redis, under a prefix of this test's own."""
-    settings = dict(app_settings)
-    settings["redis.url"] = REDIS_URL
-    settings["cache.prefix"] = f"conduit-test:{uuid.uuid4().hex[:8]}:"
-    settings["_explicit"] = [*settings["_explicit"], "redis.url"]
-    return settings
-
-
-def make_app(settings: dict[str, Any], connection: Connection) -> webtest.TestApp:
-    app = configure(settings).make_wsgi_app()
-    app.registry["dbsession_factory"].configure(
-        bind=connection, join_transaction_mode="create_savepoint"
-    )
-    return webtest.TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
-
-
-@pytest.fixture
-def two_apps(redis_settings: dict[str, Any], connection: Connection) -> tuple[Api, Api]:
-    """Two app instances (two replicas) sharing one Redis and one database."""
-    return Api(make_app(redis_settings, connection)), Api(make_app(redis_settings, connection))
-
-
-def cache_of(api: Api) -> Cache:
-    return api.app.app.registry["cache"]
 
 
 def test_cached_read_issues_fewer_queries(two_apps: tuple[Api, Api], queries: QueryCounter) -> None:

@@ -23,8 +23,7 @@ from webob import Request
 
 from myapp.config import configure, settings_from_environment
 from myapp.db import get_engine
-from myapp.scripts import migrate
-from tests.conftest import ROOT, Api, base_settings, create_database, drop_database
+from tests.conftest import Api, base_settings, migrated_database
 
 # --- the engine -------------------------------------------------------------------
 
@@ -175,12 +174,7 @@ def test_a_database_that_is_down_gives_503(method: str, url: str, body: Any) -> 
 
 @pytest.fixture(scope="module")
 def private_url() -> Iterator[str]:
-    url = create_database()
-    try:
-        migrate.upgrade(str(ROOT / "development.ini"), url)
-        yield url
-    finally:
-        drop_database(url)
+    yield from migrated_database()
 
 
 @pytest.fixture

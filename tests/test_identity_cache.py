@@ -9,10 +9,10 @@ from typing import Any
 import redis
 
 from myapp import identities
+from tests.cache_support import REDIS_URL, cache_of, redis_settings, two_apps
 from tests.conftest import Api, QueryCounter
-from tests.test_cache import REDIS_URL, cache_of, redis_settings, two_apps
 
-__all__ = ["redis_settings", "two_apps"]  # fixtures shared with test_cache
+__all__ = ["redis_settings", "two_apps"]  # fixtures shared with the other cache tests
 
 
 def test_a_logged_in_read_sends_no_sql_once_warm(

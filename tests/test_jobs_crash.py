@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import Api
+from tests.conftest import Api, migrated_database
 from tests.jobs_support import (
     REDIS_BROKER,
     Db,
     SmtpSink,
     Worker,
-    committing_database,
     port,
     unique,
     wait_for,
@@ -53,7 +52,7 @@ def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worker, Api
     root: Path = tmp_path_factory.mktemp("slow-worker")
     queue = unique("conduit-test")
     sink = SmtpSink(port(6634))
-    databases = committing_database()
+    databases = migrated_database()
     url = next(databases)
     settings = worker_settings(
         url,

@@ -19,8 +19,9 @@ from tests.conftest import Api
 from tests.jobs_support import (
     Db,
     SmtpSink,
-    committing_database,
+    db,
     explicit,
+    jobs_db,
     port,
     wait_for,
     worker_settings,
@@ -37,19 +38,9 @@ from tests.test_jobs_worker import (
     run_export,
 )
 
+__all__ = ["db", "jobs_db"]  # the module fixtures, shared with the other job tests
+
 TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def jobs_db() -> Iterator[str]:
-    yield from committing_database()
-
-
-@pytest.fixture(scope="module")
-def db(jobs_db: str) -> Iterator[Db]:
-    handle = Db(jobs_db)
-    yield handle
-    handle.engine.dispose()
 
 
 def embedded_app(url: str, root: Path, **extra: Any) -> Iterator[Api]:

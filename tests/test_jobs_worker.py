@@ -34,8 +34,9 @@ from tests.jobs_support import (
     Db,
     SmtpSink,
     Worker,
-    committing_database,
+    db,
     explicit,
+    jobs_db,
     port,
     unique,
     wait_for,
@@ -43,19 +44,9 @@ from tests.jobs_support import (
     write_ini,
 )
 
+__all__ = ["db", "jobs_db"]  # the module fixtures, shared with the other job tests
+
 TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def jobs_db() -> Iterator[str]:
-    yield from committing_database()
-
-
-@pytest.fixture(scope="module")
-def db(jobs_db: str) -> Iterator[Db]:
-    handle = Db(jobs_db)
-    yield handle
-    handle.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from myapp.config import configure
 from myapp.db import get_engine
-from myapp.scripts import migrate
-from tests.conftest import ROOT, Api, base_settings, create_database, drop_database
+from tests.conftest import Api, base_settings, migrated_database
 from tests.pg import free_port, wait_for
 
 pytestmark = [
@@ -40,12 +39,7 @@ SERVER_POOL = 2
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    url = create_database("conduit_test_pgbouncer")
-    try:
-        migrate.upgrade(str(ROOT / "development.ini"), url)
-        yield url
-    finally:
-        drop_database(url)
+    yield from migrated_database("conduit_test_pgbouncer")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from pyramid.response import Response
 
 from myapp.cache import Cache, build_cache
 from myapp.viewcache import shared_response
+from tests.cache_support import REDIS_URL, cache_of, make_app, redis_settings, two_apps
 from tests.conftest import Api, QueryCounter
-from tests.test_cache import REDIS_URL, cache_of, make_app, redis_settings, two_apps
 
-__all__ = ["redis_settings", "two_apps"]  # fixtures shared with test_cache
+__all__ = ["redis_settings", "two_apps"]  # fixtures shared with the other cache tests
 
 
 def views(api: Api) -> tuple[int, int]:
