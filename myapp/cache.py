@@ -16,6 +16,11 @@ Regions (what each holds, and for how long at most):
                   of one page, by viewer (myapp.services.public); 1 min.
 * ``generations`` the generation tokens that version the keys above; 1 day.
 
+With Redis, each process also keeps the entries of ``lists``, ``views`` and
+``flags`` it has fetched for a few seconds (myapp.localcache): their keys embed
+tokens, so a key's content never changes, and a repeat costs only the round
+trip that reads the current tokens.
+
 Shared entries hold nothing per-user: ``favorited``/``following`` are merged
 in after the lookup from the viewer's own ``flags`` entry (keyed by the
 viewer's id), so one user never sees another's flags and logged-in users
@@ -54,6 +59,8 @@ from pyramid.settings import asbool
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from myapp.localcache import LocalCache
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -75,6 +82,9 @@ REGIONS = {
 # make every other wait for the lock's timeout (say, nginx retrying the same
 # URL on another replica). They lock within the process only.
 DISTRIBUTED_LOCK = {"tags", "articles", "profiles", "lists", "generations"}
+# Regions whose keys embed every token their content depends on (see
+# myapp.localcache): safe to keep in the process as well.
+LOCAL = frozenset({"lists", "views", "flags"})
 PENDING = "cache.pending"
 
 
@@ -84,6 +94,8 @@ class RegionStats:
     misses: int = 0
     errors: int = 0
     purges: int = 0
+    # Hits served from the process's own copy (myapp.localcache), also in ``hits``.
+    local: int = 0
 
 
 class Breaker:
@@ -208,10 +220,17 @@ Collector = Callable[[Session, Iterable[Any], Pending], None]
 
 
 class Cache:
-    def __init__(self, regions: dict[str, CacheRegion], breaker: Breaker, enabled: bool = True):
+    def __init__(
+        self,
+        regions: dict[str, CacheRegion],
+        breaker: Breaker,
+        enabled: bool = True,
+        local: LocalCache | None = None,
+    ):
         self.regions = regions
         self.breaker = breaker
         self.enabled = enabled
+        self.local = local
         self.stats = {name: RegionStats() for name in REGIONS}
         self.collectors: list[Collector] = []
 
@@ -233,6 +252,13 @@ class Cache:
         if not self.enabled:
             return creator()
         stats = self.stats[region]
+        local = self.local if region in LOCAL else None
+        if local is not None:
+            kept = local.get(region, key)
+            if kept is not NO_VALUE:
+                stats.hits += 1
+                stats.local += 1
+                return kept
         created = False
 
         def create() -> T:
@@ -248,6 +274,13 @@ class Cache:
             stats.misses += 1
         else:
             stats.hits += 1
+        # Not while Redis is unreachable: keys then embed throw-away tokens.
+        if (
+            local is not None
+            and not self.breaker.is_open
+            and (should_cache is None or should_cache(value))
+        ):
+            local.put(region, key, value)
         return value
 
     def generation(self, name: str) -> str:
@@ -303,6 +336,8 @@ class Cache:
         """Forget everything this process cached (tests start from empty)."""
         for region in self.regions.values():
             region.invalidate(hard=True)
+        if self.local is not None:
+            self.local.clear()
 
     def report(self) -> dict[str, dict[str, int]]:
         # Called after every request (metrics): plain attribute reads, not
@@ -313,6 +348,7 @@ class Cache:
                 "misses": stats.misses,
                 "errors": stats.errors,
                 "purges": stats.purges,
+                "local": stats.local,
             }
             for name, stats in self.stats.items()
         }
@@ -335,7 +371,14 @@ def build_cache(settings: dict[str, Any]) -> Cache:
     timeout = float(settings.get("cache.socket_timeout", 0.25))
     breaker = Breaker(float(settings.get("cache.backoff_seconds", 5)))
     regions: dict[str, CacheRegion] = {}
-    cache = Cache(regions, breaker, enabled=asbool(settings.get("cache.enabled", True)))
+    local = None
+    if backend == "redis" and int(settings.get("cache.local_entries", 512)) > 0:
+        local = LocalCache(
+            int(settings.get("cache.local_entries", 512)),
+            float(settings.get("cache.local_ttl", 10)),
+        )
+    enabled = asbool(settings.get("cache.enabled", True))
+    cache = Cache(regions, breaker, enabled=enabled, local=local)
     for name, expiry in REGIONS.items():
         arguments: dict[str, Any] = {}
         if backend == "redis":

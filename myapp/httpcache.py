@@ -47,27 +47,38 @@ def is_personal(request: Request, cookies: list[str]) -> bool:
     return "Authorization" in request.headers or any(name in request.cookies for name in cookies)
 
 
+def _cache_control(**directives: object) -> str:
+    """The header WebOb writes for these directives (built once, not per request)."""
+    response = Response()
+    for name, value in directives.items():
+        setattr(response.cache_control, name, value)
+    return str(response.headers["Cache-Control"])
+
+
 def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
     settings = registry.settings
     max_age = int(settings.get("httpcache.max_age", 5))
     stale = int(settings.get("httpcache.stale_while_revalidate", 30))
     cookies = personal_cookies(settings)
+    # Setting cache_control attributes one by one re-serializes the header
+    # each time: the two possible values are made once.
+    private = _cache_control(private=True, no_cache=True)
+    public = _cache_control(public=True, max_age=max_age, stale_while_revalidate=stale)
+    vary_only = ", ".join(sorted(VARY))
 
     def httpcache_tween(request: Request) -> Response:
         response = handler(request)
         if request.method not in ("GET", "HEAD") or response.status_code != 200:
             return response
-        if "Cache-Control" in response.headers:
+        headers = response.headers
+        if "Cache-Control" in headers:
             return response
-        vary = set(response.vary or ())
-        response.vary = sorted(vary | set(VARY))
-        if is_personal(request, cookies) or "Set-Cookie" in response.headers:
-            response.cache_control.private = True
-            response.cache_control.no_cache = True
+        if "Vary" in headers:
+            response.vary = sorted(set(response.vary or ()) | set(VARY))
         else:
-            response.cache_control.public = True
-            response.cache_control.max_age = max_age
-            response.cache_control.stale_while_revalidate = stale
+            headers["Vary"] = vary_only
+        personal = is_personal(request, cookies) or "Set-Cookie" in headers
+        headers["Cache-Control"] = private if personal else public
         if response.etag is None and response.app_iter is not None:
             response.md5_etag()
         response.conditional_response = True

@@ -21,6 +21,13 @@ it from the cache:
   only while that is still the current one: a reader that loaded the row
   just before a commit and stores it just after the purge stores an entry
   that is already outdated. Token and entry come in one round trip.
+
+The same round trip fetches the user's **flags token** (``flags:{id}``): it
+versions the user's cached ``favorited``/``following`` flags
+(myapp.services.public.flags), and their own (un)favourites and (un)follows
+delete it. Read here, before any flags query of the request, it is kept on
+the request (:func:`flags_token`) so a logged-in list needs no round trip
+of its own to know which flags entry is current.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from myapp.models import User
 
 REGION = "identities"
 SAFE_METHODS = ("GET", "HEAD")
+FLAGS_TOKEN = "myapp.flags_token"
 COLUMNS = ("id", "username", "email", "bio", "image", "created_at", "updated_at")
 
 
@@ -73,10 +81,15 @@ def load(request: Request, user_id: int) -> Identity | None:
 
     region = cache.regions[REGION]
     stats = cache.stats[REGION]
-    token, entry = region.get_multi([version_key(user_id), str(user_id)])
+    token, entry, flags = region.get_multi([version_key(user_id), str(user_id), flags_key(user_id)])
+    made = {}
     if token is NO_VALUE:
-        token = new_token()
-        region.set(version_key(user_id), token)
+        token = made[version_key(user_id)] = new_token()
+    if flags is NO_VALUE:
+        flags = made[flags_key(user_id)] = new_token()
+    if made:
+        region.set_multi(made)
+    request.environ[FLAGS_TOKEN] = (user_id, flags)
     if entry is NO_VALUE or entry["token"] != token:
         stats.misses += 1
         user = db.get(User, user_id)
@@ -92,3 +105,17 @@ def load(request: Request, user_id: int) -> Identity | None:
 def version_key(user_id: int) -> str:
     """The key of ``user_id``'s version token (deleted to purge the user's entry)."""
     return f"ver:{user_id}"
+
+
+def flags_key(user_id: int) -> str:
+    """The key of ``user_id``'s flags token (deleted when their flags change)."""
+    return f"flags:{user_id}"
+
+
+def flags_token(request: Request, user: User | None) -> str | None:
+    """``user``'s flags token, if this request read it with their identity (a
+    safe request with the cache on); otherwise None: flags are not cached."""
+    found = request.environ.get(FLAGS_TOKEN)
+    if user is None or found is None or found[0] != user.id:
+        return None
+    return found[1]

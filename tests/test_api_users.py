@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -263,6 +264,23 @@ def test_expired_token(api: Api, wsgi_app: Any) -> None:
     assert res.json == {"errors": {"token": ["has expired"]}}
     # A bad token is refused even where a token is optional.
     api.get("/api/articles", expired, status=401)
+
+
+def test_a_remembered_token_still_expires(api: Api, wsgi_app: Any) -> None:
+    """Each process remembers the tokens it has verified (myapp.security.Tokens):
+    the expiry is still checked on every use, and a tampered copy is not the same token."""
+    user = api.register()
+    tokens: Tokens = wsgi_app.registry["tokens"]
+    short = Tokens(tokens.secret, 1)
+    token = short.issue(tokens.user_id(user["token"]))
+    for _ in range(2):  # the second use is answered from the memo
+        assert api.get("/api/user", token).json["user"]["username"] == user["username"]
+    head, signature = token.rsplit(".", 1)
+    tampered = f"{head}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
+    assert api.get("/api/user", tampered, status=401).json["errors"]["token"] == ["is invalid"]
+    time.sleep(1.1)
+    res = api.get("/api/user", token, status=401)
+    assert res.json == {"errors": {"token": ["has expired"]}}
 
 
 def test_bearer_scheme_is_accepted(api: Api) -> None:

@@ -9,6 +9,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from myapp import identities
 from myapp.api.auth import optional_user, required_user
 from myapp.api.validation import int_param, str_param, validated_body
 from myapp.jobs.notify import notify_followers
@@ -46,8 +47,9 @@ def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> N
 
 
 def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
+    token = identities.flags_token(request, viewer)
     return {
-        "articles": public.personalise(request.dbsession, viewer, entries, request.cache),
+        "articles": public.personalise(request.dbsession, viewer, entries, request.cache, token),
         "articlesCount": count,
     }
 
@@ -59,7 +61,8 @@ def _single(
     entry = public.article(request.dbsession, request.cache, slug, fresh=fresh)
     # After a write, the viewer's cached flags are purged only at commit: query them.
     cache = None if fresh else request.cache
-    return {"article": public.personalise(request.dbsession, viewer, [entry], cache)[0]}
+    token = identities.flags_token(request, viewer)
+    return {"article": public.personalise(request.dbsession, viewer, [entry], cache, token)[0]}
 
 
 @view_config(

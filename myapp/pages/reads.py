@@ -13,6 +13,7 @@ from typing import Any
 
 from pyramid.request import Request
 
+from myapp import identities
 from myapp.models import User
 from myapp.services import public, users
 from myapp.services.articles import Filters
@@ -53,8 +54,9 @@ def article_list(request: Request, filters: Filters, number: int) -> Page:
         request.dbsession, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
     )
     viewer = request.identity
+    token = identities.flags_token(request, viewer)
     return Page(
-        public.personalise(request.dbsession, viewer, entries, request.cache), count, number
+        public.personalise(request.dbsession, viewer, entries, request.cache, token), count, number
     )
 
 
@@ -68,7 +70,9 @@ def feed(request: Request, viewer: User, number: int) -> Page:
 def article(request: Request, slug: str) -> tuple[Data, str]:
     """The article as the viewer sees it, and its sanitized HTML body."""
     entry = public.article(request.dbsession, request.cache, slug)
-    data = public.personalise(request.dbsession, request.identity, [entry], request.cache)[0]
+    viewer = request.identity
+    token = identities.flags_token(request, viewer)
+    data = public.personalise(request.dbsession, viewer, [entry], request.cache, token)[0]
     return data, entry["body_html"]
 
 

@@ -13,10 +13,11 @@ Cache keys (see myapp.cache for the regions):
 * ``lists``     ``{lists}:{people}:{filters}:{limit}:{offset}`` — ``lists`` is
   bumped by any write that can change a list (article, tags, favourites);
 * ``tags``      ``all``;
-* ``flags``     ``{viewer id}:{viewer}:{ids}`` — one viewer's flags for the
-  articles and authors of one page; ``viewer:{id}`` is bumped by that
-  viewer's own (un)favourites and (un)follows, the only writes that change
-  them.
+* ``flags``     ``{viewer id}:{token}:{ids}`` — one viewer's flags for the
+  articles and authors of one page; the token is the viewer's flags token
+  (``identities`` ``flags:{id}``, read with the viewer's identity, see
+  myapp.identities), deleted by that viewer's own (un)favourites and
+  (un)follows, the only writes that change them.
 
 :func:`collect` is the flush hook that turns a transaction's changes into
 the keys and generations to purge once it commits.
@@ -166,25 +167,25 @@ def refresh_tags(db: Session, cache: Cache) -> list[str]:
 # -- per-user flags ----------------------------------------------------------
 
 
-def viewer_generation(user_id: int) -> str:
-    """The generation that versions ``user_id``'s cached flags."""
-    return f"viewer:{user_id}"
-
-
 def flags(
-    db: Session, viewer: User | None, entries: Iterable[Data], cache: Cache | None = None
+    db: Session,
+    viewer: User | None,
+    entries: Iterable[Data],
+    cache: Cache | None = None,
+    token: str | None = None,
 ) -> tuple[set[int], set[int]]:
-    """(favourited article ids, followed author ids) of ``viewer``: one query, or a cache hit."""
+    """(favourited article ids, followed author ids) of ``viewer``: one query,
+    or a cache hit when ``token`` (the viewer's flags token) is known."""
     entries = list(entries)
     if viewer is None or not entries:
         return set(), set()
     article_ids = sorted({e["id"] for e in entries})
     author_ids = sorted({e["author_id"] for e in entries})
-    if cache is None or not cache.enabled:
+    if cache is None or not cache.enabled or token is None:
         return _flags_query(db, viewer, article_ids, author_ids)
     ids = json.dumps([article_ids, author_ids]).encode()
     digest = hashlib.sha1(ids, usedforsecurity=False).hexdigest()
-    key = f"{viewer.id}:{cache.generation(viewer_generation(viewer.id))}:{digest}"
+    key = f"{viewer.id}:{token}:{digest}"
 
     def load() -> tuple[list[int], list[int]]:
         favorited, following = _flags_query(db, viewer, article_ids, author_ids)
@@ -213,12 +214,17 @@ def _flags_query(
 
 
 def personalise(
-    db: Session, viewer: User | None, entries: list[Data], cache: Cache | None = None
+    db: Session,
+    viewer: User | None,
+    entries: list[Data],
+    cache: Cache | None = None,
+    token: str | None = None,
 ) -> list[Data]:
-    """The entries' representations with ``viewer``'s flags (copies, never the cached dicts)."""
+    """The entries' representations with ``viewer``'s flags (copies, never the
+    cached dicts); ``token``: the viewer's flags token, see :func:`flags`."""
     if any(e.get("personal") for e in entries):
         return [e["article"] for e in entries]
-    favorited, following = flags(db, viewer, entries, cache)
+    favorited, following = flags(db, viewer, entries, cache, token)
     result = []
     for entry in entries:
         data = dict(entry["article"])
@@ -250,9 +256,9 @@ def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
             if isinstance(obj, ArticleTag):
                 pending.add("tags", "all")
             else:
-                pending.generations.add(viewer_generation(obj.user_id))
+                pending.add("identities", identities.flags_key(obj.user_id))
         elif isinstance(obj, Follow):
-            pending.generations.add(viewer_generation(obj.follower_id))
+            pending.add("identities", identities.flags_key(obj.follower_id))
         elif isinstance(obj, Tag):
             pending.add("tags", "all")
         elif isinstance(obj, User):

@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from myapp import identities
 from myapp.cache import pending
 from myapp.models import Follow, User
 from myapp.models.meta import utcnow
 from myapp.security import Passwords
-from myapp.services import public, rules
+from myapp.services import rules
 from myapp.services.errors import Conflict, ErrorMap, Invalid, NotFound
 
 TAKEN = "has already been taken"
@@ -141,4 +142,4 @@ def unfollow(db: Session, follower: User, followed: User) -> None:
         delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
     )
     # A bulk delete is invisible to the flush hook: purge the follower's flags.
-    pending(db).generations.add(public.viewer_generation(follower.id))
+    pending(db).add("identities", identities.flags_key(follower.id))
