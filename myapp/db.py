@@ -41,8 +41,6 @@ from typing import Any
 
 import jwt
 import redis
-import transaction
-import zope.sqlalchemy
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.settings import asbool, aslist
@@ -61,6 +59,7 @@ from myapp.db_replicas import (
     RoutingSession,
     watch_writes,
 )
+from myapp.db_tm import dispatch_tm_events, get_tm_session
 from myapp.models import User
 
 log = logging.getLogger(__name__)
@@ -193,19 +192,13 @@ def get_session_factory(
 ) -> sessionmaker[Session]:
     """Sessions on ``engine``; with a ``router``, sessions that may read from replicas."""
     if router is None:
-        return sessionmaker(bind=engine, expire_on_commit=False)
-    session_class = type("AppRoutingSession", (RoutingSession,), {"router": router})
-    watch_writes(session_class)
-    return sessionmaker(bind=engine, expire_on_commit=False, class_=session_class)
-
-
-def get_tm_session(
-    session_factory: sessionmaker[Session], transaction_manager: transaction.TransactionManager
-) -> Session:
-    """A session joined to ``transaction_manager`` (pyramid_tm's or a script's)."""
-    dbsession = session_factory()
-    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
-    return dbsession
+        factory: sessionmaker[Session] = sessionmaker(bind=engine, expire_on_commit=False)
+    else:
+        session_class = type("AppRoutingSession", (RoutingSession,), {"router": router})
+        watch_writes(session_class)
+        factory = sessionmaker(bind=engine, expire_on_commit=False, class_=session_class)
+    dispatch_tm_events(factory)
+    return factory
 
 
 def _dbsession(request: Request) -> Session:
