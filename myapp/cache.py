@@ -47,6 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -55,6 +56,9 @@ from dogpile.cache.api import NO_VALUE, CacheBackend
 from dogpile.cache.proxy import ProxyBackend
 from dogpile.cache.region import CacheRegion
 from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
 from pyramid.settings import asbool
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +67,7 @@ from myapp.localcache import LocalCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Handler = Callable[[Request], Response]
 
 REGIONS = {
     "tags": 300,
@@ -84,7 +89,7 @@ REGIONS = {
 DISTRIBUTED_LOCK = {"tags", "articles", "profiles", "lists", "generations"}
 # Regions whose keys embed every token their content depends on (see
 # myapp.localcache): safe to keep in the process as well.
-LOCAL = frozenset({"lists", "views", "flags"})
+LOCAL = frozenset({"lists", "views", "flags", "identities"})
 PENDING = "cache.pending"
 
 
@@ -285,20 +290,32 @@ class Cache:
 
     def generation(self, name: str) -> str:
         """The current token of generation ``name`` (made on first use)."""
-        if not self.enabled:
-            return "off"
-        return self.regions["generations"].get_or_create(f"gen:{name}", new_token)
+        return self.generations(name)[0]
 
     def generations(self, *names: str) -> list[str]:
-        """The current tokens of several generations in one round trip."""
+        """The current tokens of generations ``names``, in one round trip.
+
+        Within a request (:func:`request_tokens`) a token is read once: the
+        request's later lookups reuse it, so a view that asks for the
+        tokens the caller's identity already fetched sends nothing.
+        """
         if not self.enabled:
             return ["off"] * len(names)
-        region = self.regions["generations"]
-        values = region.get_multi([f"gen:{name}" for name in names])
-        return [
-            self.generation(name) if value is NO_VALUE else value
-            for name, value in zip(names, values, strict=True)
-        ]
+        memo = _REQUEST_TOKENS.get()
+        known = {} if memo is None else memo
+        missing = [name for name in names if name not in known]
+        if missing:
+            region = self.regions["generations"]
+            values = region.get_multi([f"gen:{name}" for name in missing])
+            found = {}
+            for name, value in zip(missing, values, strict=True):
+                if value is NO_VALUE:
+                    value = region.get_or_create(f"gen:{name}", new_token)
+                found[name] = value
+            if memo is not None:
+                memo.update(found)
+            known = {**known, **found}
+        return [known[name] for name in names]
 
     # -- purging ---------------------------------------------------------
     def purge(self, pending: Pending) -> None:
@@ -352,6 +369,25 @@ class Cache:
             }
             for name, stats in self.stats.items()
         }
+
+
+# The generation tokens one request has read (see Cache.generations).
+_REQUEST_TOKENS: ContextVar[dict[str, str] | None] = ContextVar("cache_tokens", default=None)
+
+
+def request_tokens_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """Each request (each attempt of a retried one) reads a token once: every
+    lookup of the request sees the same version of the data, and the
+    caller's identity fetches the list generations with its own tokens."""
+
+    def request_tokens_tween(request: Request) -> Response:
+        reset = _REQUEST_TOKENS.set({})
+        try:
+            return handler(request)
+        finally:
+            _REQUEST_TOKENS.reset(reset)
+
+    return request_tokens_tween
 
 
 def pending(session: Session) -> Pending:
@@ -412,6 +448,7 @@ def includeme(config: Configurator) -> None:
     config.registry["cache"] = cache
     cache.watch(config.registry["dbsession_factory"])
     config.add_request_method(lambda request: request.registry["cache"], "cache", reify=True)
+    config.add_tween("myapp.cache.request_tokens_tween_factory")
 
 
 __all__ = ["NO_VALUE", "Cache", "CacheBackend", "Pending", "build_cache", "new_token", "pending"]

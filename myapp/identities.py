@@ -14,20 +14,22 @@ it from the cache:
   hash) loads on access, as a deferred column would;
 * writes (POST, PUT, PATCH, DELETE) always read the row itself: what they
   decide, they decide on the database's current state;
-* any committed change to a user replaces its **version token** (the flush
-  hook in myapp.services.public deletes ``ver:{id}``; the next reader makes
-  a new one), so a rename or new password is seen by the next request, on
-  every replica. An entry records the token it was read under and counts
-  only while that is still the current one: a reader that loaded the row
-  just before a commit and stores it just after the purge stores an entry
-  that is already outdated. Token and entry come in one round trip.
+* any committed change to a user replaces its **version**, a generation
+  token (``user:{id}``, myapp.cache) that the flush hook in
+  myapp.services.public bumps, so a rename or new password is seen by the
+  next request, on every replica. The entry's key embeds the version it
+  was read under: a reader that loaded the row just before a commit and
+  stores it just after the purge stores it under a version nobody asks for
+  any more. Such a key's content never changes, so each process may keep
+  the entry too (myapp.localcache).
 
-The same round trip fetches the user's **flags token** (``flags:{id}``): it
-versions the user's cached ``favorited``/``following`` flags
-(myapp.services.public.flags), and their own (un)favourites and (un)follows
-delete it. Read here, before any flags query of the request, it is kept on
-the request (:func:`flags_token`) so a logged-in list needs no round trip
-of its own to know which flags entry is current.
+The user's **flags token** (generation ``flags:{id}``) versions their cached
+``favorited``/``following`` flags (myapp.services.public.flags); their own
+(un)favourites and (un)follows bump it. Both tokens come in one round trip
+with the list generations every read needs (``lists``, ``people``), which the
+rest of the request then reuses (myapp.cache ``request_tokens``): a warm
+logged-in list costs one round trip to Redis. The flags token is kept on the
+request (:func:`flags_token`).
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ from typing import Any
 from pyramid.request import Request
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from myapp.cache import NO_VALUE, new_token
 from myapp.models import User
 
 REGION = "identities"
 SAFE_METHODS = ("GET", "HEAD")
 FLAGS_TOKEN = "myapp.flags_token"
+# Generations nearly every read needs (myapp.services.public): fetched with
+# the caller's own tokens, in the same round trip.
+PREFETCH = ("lists", "people")
 COLUMNS = ("id", "username", "email", "bio", "image", "created_at", "updated_at")
 
 
@@ -79,36 +83,36 @@ def load(request: Request, user_id: int) -> Identity | None:
         user = db.get(User, user_id)
         return None if user is None else Identity(user, password_fingerprint(user.password_hash))
 
-    region = cache.regions[REGION]
-    stats = cache.stats[REGION]
-    token, entry, flags = region.get_multi([version_key(user_id), str(user_id), flags_key(user_id)])
-    made = {}
-    if token is NO_VALUE:
-        token = made[version_key(user_id)] = new_token()
-    if flags is NO_VALUE:
-        flags = made[flags_key(user_id)] = new_token()
-    if made:
-        region.set_multi(made)
+    version, flags = cache.generations(
+        user_generation(user_id), flags_generation(user_id), *PREFETCH
+    )[:2]
     request.environ[FLAGS_TOKEN] = (user_id, flags)
-    if entry is NO_VALUE or entry["token"] != token:
-        stats.misses += 1
+    loaded: list[User] = []
+
+    def create() -> dict[str, Any] | None:
         user = db.get(User, user_id)
         if user is None:
             return None  # not remembered: the next request asks the database again
-        entry = _entry(user) | {"token": token}
-        region.set(str(user_id), entry)
-        return Identity(user, entry["fingerprint"])
-    stats.hits += 1
-    return Identity(_attach(db, entry), entry["fingerprint"])
+        loaded.append(user)
+        return _entry(user)
+
+    entry = cache.get_or_create(
+        REGION, f"{user_id}:{version}", create, should_cache=lambda v: v is not None
+    )
+    if entry is None:
+        return None
+    user = loaded[0] if loaded else _attach(db, entry)
+    return Identity(user, entry["fingerprint"])
 
 
-def version_key(user_id: int) -> str:
-    """The key of ``user_id``'s version token (deleted to purge the user's entry)."""
-    return f"ver:{user_id}"
+def user_generation(user_id: int) -> str:
+    """The generation that versions ``user_id``'s cached row (bumped on any change)."""
+    return f"user:{user_id}"
 
 
-def flags_key(user_id: int) -> str:
-    """The key of ``user_id``'s flags token (deleted when their flags change)."""
+def flags_generation(user_id: int) -> str:
+    """The generation that versions ``user_id``'s cached flags (their own
+    favourites and follows bump it)."""
     return f"flags:{user_id}"
 
 

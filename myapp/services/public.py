@@ -15,8 +15,8 @@ Cache keys (see myapp.cache for the regions):
 * ``tags``      ``all``;
 * ``flags``     ``{viewer id}:{token}:{ids}`` — one viewer's flags for the
   articles and authors of one page; the token is the viewer's flags token
-  (``identities`` ``flags:{id}``, read with the viewer's identity, see
-  myapp.identities), deleted by that viewer's own (un)favourites and
+  (generation ``flags:{id}``, read with the viewer's identity, see
+  myapp.identities), bumped by that viewer's own (un)favourites and
   (un)follows, the only writes that change them.
 
 :func:`collect` is the flush hook that turns a transaction's changes into
@@ -256,14 +256,14 @@ def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
             if isinstance(obj, ArticleTag):
                 pending.add("tags", "all")
             else:
-                pending.add("identities", identities.flags_key(obj.user_id))
+                pending.generations.add(identities.flags_generation(obj.user_id))
         elif isinstance(obj, Follow):
-            pending.add("identities", identities.flags_key(obj.follower_id))
+            pending.generations.add(identities.flags_generation(obj.follower_id))
         elif isinstance(obj, Tag):
             pending.add("tags", "all")
         elif isinstance(obj, User):
             pending.add("profiles", *_old_and_new(obj, "username"))
-            pending.add("identities", identities.version_key(obj.id))
+            pending.generations.add(identities.user_generation(obj.id))
             # Every article embeds its author's profile.
             pending.generations.update({"people", "lists"})
 
