@@ -45,5 +45,6 @@ ROUTES = [
 def includeme(config: Configurator) -> None:
     config.add_jinja2_search_path("myapp:templates", name=".jinja2")
     config.include("myapp.pages.assets")
+    config.include("myapp.pages.fragments")
     for name, pattern in ROUTES:
         config.add_route(name, pattern)

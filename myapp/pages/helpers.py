@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Any
 
+from markupsafe import Markup
 from pyramid.csrf import get_csrf_token
 from pyramid.events import BeforeRender, subscriber
 from pyramid.interfaces import IRoutesMapper
@@ -27,7 +28,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from myapp.models import User
-from myapp.pages import assets
+from myapp.pages import assets, fragments
 from myapp.pages.reads import Page
 
 STATIC = assets.STATIC_SPEC
@@ -181,6 +182,25 @@ class Helpers:
             response.cache_control.no_store = True
             setattr(request, NO_STORE_DONE, response)
         return get_csrf_token(request)
+
+    def preview(self, article: dict[str, Any], render: Callable[[dict[str, Any]], Any]) -> Any:
+        """``render(article)`` (the article_preview macro), or the same HTML
+        kept from an earlier render (myapp.pages.fragments)."""
+        request = self.request
+        store = fragments.previews(request)
+        if store is None:
+            return render(article)
+        digest = fragments.key(request, article, self.user is not None)
+        found = fragments.kept(store, digest)
+        if found is not None:
+            if fragments.HOLE in found:
+                return fragments.fill(found, self.csrf_token())
+            return Markup(found)
+        html = render(article)
+        # The token, if this page has asked for one (it would be in the HTML).
+        asked = getattr(request, NO_STORE_DONE, None) is request.response
+        fragments.keep(store, digest, str(html), get_csrf_token(request) if asked else None)
+        return html
 
     def page_url(self, number: int) -> str:
         request = self.request
