@@ -2,7 +2,8 @@
 
 Regions (what each holds, and for how long at most):
 
-* ``tags``        the tag list (``/api/tags``, the home page's sidebar); 5 min.
+* ``tags``        the tag list (``/api/tags``, the home page's sidebar), by the
+                  ``lists`` generation; 5 min.
 * ``articles``    an article's public representation by slug (author profile,
                   tags, counts and the rendered, sanitized body); 1 hour.
 * ``profiles``    a user's public profile by username; 1 hour.
@@ -89,7 +90,7 @@ REGIONS = {
 DISTRIBUTED_LOCK = {"tags", "articles", "profiles", "lists", "generations"}
 # Regions whose keys embed every token their content depends on (see
 # myapp.localcache): safe to keep in the process as well.
-LOCAL = frozenset({"lists", "views", "flags", "identities"})
+LOCAL = frozenset({"lists", "views", "flags", "identities", "tags"})
 PENDING = "cache.pending"
 
 

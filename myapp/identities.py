@@ -116,6 +116,12 @@ def flags_generation(user_id: int) -> str:
     return f"flags:{user_id}"
 
 
+def flags_generations(user_id: int) -> tuple[str, ...]:
+    """What a change to ``user_id``'s flags bumps: theirs, and the previous
+    release's name for it (``viewer:{id}``: rolling deploys; drop next release)."""
+    return flags_generation(user_id), f"viewer:{user_id}"
+
+
 def flags_token(request: Request, user: User | None) -> str | None:
     """``user``'s flags token, if this request read it with their identity (a
     safe request with the cache on); otherwise None: flags are not cached."""

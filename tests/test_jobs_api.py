@@ -130,7 +130,7 @@ def test_warm_caches_recounts_the_popular_tags(api: Api, wsgi_app: Any) -> None:
     cache = wsgi_app.registry["cache"]
     cache.invalidate_all()
     run_job(wsgi_app, "conduit.warm_caches")
-    assert cache.regions["tags"].get("all") == ["common", "rare"]
+    assert cache.regions["tags"].get(f"{cache.generation('lists')}:all") == ["common", "rare"]
 
 
 def test_a_job_that_already_succeeded_is_not_run_again(

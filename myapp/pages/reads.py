@@ -50,10 +50,12 @@ def page_number(request: Request) -> int:
 
 
 def article_list(request: Request, filters: Filters, number: int) -> Page:
+    # The viewer first: their identity fetches the list generations with
+    # their own tokens (myapp.identities), the page then needs no round trip.
+    viewer = request.identity
     entries, count = public.article_page(
         request.dbsession, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
     )
-    viewer = request.identity
     token = identities.flags_token(request, viewer)
     return Page(
         public.personalise(request.dbsession, viewer, entries, request.cache, token), count, number

@@ -12,7 +12,7 @@ Cache keys (see myapp.cache for the regions):
 * ``profiles``  ``{username}``;
 * ``lists``     ``{lists}:{people}:{filters}:{limit}:{offset}`` — ``lists`` is
   bumped by any write that can change a list (article, tags, favourites);
-* ``tags``      ``all``;
+* ``tags``      ``{lists}:all``;
 * ``flags``     ``{viewer id}:{token}:{ids}`` — one viewer's flags for the
   articles and authors of one page; the token is the viewer's flags token
   (generation ``flags:{id}``, read with the viewer's identity, see
@@ -151,8 +151,14 @@ def profile(db: Session, cache: Cache, username: str) -> Data:
     return entry
 
 
+def _tags_key(cache: Cache) -> str:
+    # Versioned by ``lists``: every write that adds, removes or retags an
+    # article bumps it (collect, below), so each process may keep the list.
+    return f"{cache.generation('lists')}:all"
+
+
 def tags(db: Session, cache: Cache) -> list[str]:
-    return cache.get_or_create("tags", "all", lambda: articles.all_tags(db))
+    return cache.get_or_create("tags", _tags_key(cache), lambda: articles.all_tags(db))
 
 
 def refresh_tags(db: Session, cache: Cache) -> list[str]:
@@ -160,7 +166,7 @@ def refresh_tags(db: Session, cache: Cache) -> list[str]:
     so no reader pays for the recount when the entry expires."""
     value = articles.all_tags(db)
     if cache.enabled:
-        cache.regions["tags"].set("all", value)
+        cache.regions["tags"].set(_tags_key(cache), value)
     return value
 
 
@@ -246,24 +252,26 @@ def _old_and_new(obj: Any, attribute: str) -> set[str]:
 def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
     """Flush hook: what this transaction's changes make stale (see module doc)."""
     for obj in changed:
+        if isinstance(obj, Article | ArticleTag | Tag):
+            # The previous release's tags key (rolling deploys; drop next release).
+            pending.add("tags", "all")
         if isinstance(obj, Article):
             pending.add("articles", *_article_keys(session, obj.id, _old_and_new(obj, "slug")))
             pending.generations.add("lists")
-            pending.add("tags", "all")
         elif isinstance(obj, ArticleTag | Favorite):
             pending.add("articles", *_article_keys(session, obj.article_id))
             pending.generations.add("lists")
-            if isinstance(obj, ArticleTag):
-                pending.add("tags", "all")
-            else:
-                pending.generations.add(identities.flags_generation(obj.user_id))
+            if isinstance(obj, Favorite):
+                pending.generations.update(identities.flags_generations(obj.user_id))
         elif isinstance(obj, Follow):
-            pending.generations.add(identities.flags_generation(obj.follower_id))
+            pending.generations.update(identities.flags_generations(obj.follower_id))
         elif isinstance(obj, Tag):
-            pending.add("tags", "all")
+            pending.generations.add("lists")
         elif isinstance(obj, User):
             pending.add("profiles", *_old_and_new(obj, "username"))
             pending.generations.add(identities.user_generation(obj.id))
+            # The previous release's version key (rolling deploys; drop next release).
+            pending.add("identities", f"ver:{obj.id}")
             # Every article embeds its author's profile.
             pending.generations.update({"people", "lists"})
 

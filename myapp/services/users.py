@@ -142,4 +142,4 @@ def unfollow(db: Session, follower: User, followed: User) -> None:
         delete(Follow).where(Follow.follower_id == follower.id, Follow.followed_id == followed.id)
     )
     # A bulk delete is invisible to the flush hook: purge the follower's flags.
-    pending(db).generations.add(identities.flags_generation(follower.id))
+    pending(db).generations.update(identities.flags_generations(follower.id))
