@@ -17,10 +17,10 @@ Regions (what each holds, and for how long at most):
                   of one page, by viewer (myapp.services.public); 1 min.
 * ``generations`` the generation tokens that version the keys above; 1 day.
 
-With Redis, each process also keeps the entries of ``lists``, ``views`` and
-``flags`` it has fetched for a few seconds (myapp.localcache): their keys embed
-tokens, so a key's content never changes, and a repeat costs only the round
-trip that reads the current tokens.
+With Redis, each process also keeps the entries of the ``LOCAL`` regions it
+has fetched for a few seconds (myapp.localcache): their keys embed tokens, so
+a key's content never changes, and a repeat costs only the round trip that
+reads the current tokens.
 
 Shared entries hold nothing per-user: ``favorited``/``following`` are merged
 in after the lookup from the viewer's own ``flags`` entry (keyed by the
@@ -38,14 +38,11 @@ distributed lock so that N concurrent misses on one key run one
 regeneration) under a deployment key prefix; the embedded default uses
 process memory. Redis being down or slow never breaks a request: calls time
 out fast, the cache is bypassed for a back-off interval, one warning is
-logged per interval, and caching resumes by itself.
+logged per interval, and caching resumes by itself (myapp.cache_failopen).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -54,7 +51,6 @@ from typing import Any, TypeVar
 
 from dogpile.cache import make_region
 from dogpile.cache.api import NO_VALUE, CacheBackend
-from dogpile.cache.proxy import ProxyBackend
 from dogpile.cache.region import CacheRegion
 from pyramid.config import Configurator
 from pyramid.registry import Registry
@@ -64,9 +60,9 @@ from pyramid.settings import asbool
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from myapp.cache_failopen import Breaker, FailOpenBackend
 from myapp.localcache import LocalCache
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 Handler = Callable[[Request], Response]
 
@@ -102,113 +98,6 @@ class RegionStats:
     purges: int = 0
     # Hits served from the process's own copy (myapp.localcache), also in ``hits``.
     local: int = 0
-
-
-class Breaker:
-    """Open for ``backoff`` seconds after a Redis error: the cache is skipped."""
-
-    def __init__(self, backoff: float, warn_interval: float = 60.0):
-        self.backoff = backoff
-        self.warn_interval = warn_interval
-        self.open_until = 0.0
-        self.last_warning = 0.0
-        self.lock = threading.Lock()
-
-    @property
-    def is_open(self) -> bool:
-        return time.monotonic() < self.open_until
-
-    def trip(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        with self.lock:
-            self.open_until = now + self.backoff
-            if now - self.last_warning >= self.warn_interval:
-                self.last_warning = now
-                log.warning("cache unavailable, bypassing it for %.0fs: %s", self.backoff, exc)
-
-
-class _FailOpenMutex:
-    """A distributed lock that, if Redis fails, lets the caller go ahead."""
-
-    def __init__(self, mutex: Any, breaker: Breaker):
-        self.mutex = mutex
-        self.breaker = breaker
-
-    def acquire(self, wait: bool = True) -> bool:
-        try:
-            return bool(self.mutex.acquire(wait))
-        except Exception as exc:
-            self.breaker.trip(exc)
-            return True
-
-    def release(self) -> None:
-        try:
-            self.mutex.release()
-        except Exception as exc:
-            self.breaker.trip(exc)
-
-    def locked(self) -> bool:
-        try:
-            return bool(self.mutex.locked())
-        except Exception:
-            return False
-
-
-class FailOpenBackend(ProxyBackend):
-    """Turns backend errors into misses and no-ops, and counts them."""
-
-    def __init__(self, breaker: Breaker, stats: RegionStats):
-        super().__init__()
-        self.breaker = breaker
-        self.stats = stats
-
-    def _call(self, default: Any, method: str, *args: Any) -> Any:
-        if self.breaker.is_open:
-            return default
-        try:
-            return getattr(self.proxied, method)(*args)
-        except Exception as exc:
-            self.stats.errors += 1
-            self.breaker.trip(exc)
-            return default
-
-    # dogpile calls the *_serialized methods on backends that serialize
-    # (Redis) and the plain ones on the others (memory): guard both.
-    def get(self, key: Any) -> Any:
-        return self._call(NO_VALUE, "get", key)
-
-    def get_serialized(self, key: Any) -> Any:
-        return self._call(NO_VALUE, "get_serialized", key)
-
-    def get_multi(self, keys: Any) -> Any:
-        return self._call([NO_VALUE] * len(keys), "get_multi", keys)
-
-    def get_serialized_multi(self, keys: Any) -> Any:
-        return self._call([NO_VALUE] * len(keys), "get_serialized_multi", keys)
-
-    def set(self, key: Any, value: Any) -> None:
-        self._call(None, "set", key, value)
-
-    def set_serialized(self, key: Any, value: Any) -> None:
-        self._call(None, "set_serialized", key, value)
-
-    def set_multi(self, mapping: Any) -> None:
-        self._call(None, "set_multi", mapping)
-
-    def set_serialized_multi(self, mapping: Any) -> None:
-        self._call(None, "set_serialized_multi", mapping)
-
-    def delete(self, key: Any) -> None:
-        self._call(None, "delete", key)
-
-    def delete_multi(self, keys: Any) -> None:
-        self._call(None, "delete_multi", keys)
-
-    def get_mutex(self, key: Any) -> Any:
-        if self.breaker.is_open:
-            return None  # dogpile falls back to an in-process lock
-        mutex = self._call(None, "get_mutex", key)
-        return None if mutex is None else _FailOpenMutex(mutex, self.breaker)
 
 
 @dataclass
@@ -308,14 +197,10 @@ class Cache:
         if missing:
             region = self.regions["generations"]
             values = region.get_multi([f"gen:{name}" for name in missing])
-            found = {}
             for name, value in zip(missing, values, strict=True):
-                if value is NO_VALUE:
-                    value = region.get_or_create(f"gen:{name}", new_token)
-                found[name] = value
-            if memo is not None:
-                memo.update(found)
-            known = {**known, **found}
+                known[name] = (
+                    region.get_or_create(f"gen:{name}", new_token) if value is NO_VALUE else value
+                )
         return [known[name] for name in names]
 
     # -- purging ---------------------------------------------------------
@@ -409,11 +294,9 @@ def build_cache(settings: dict[str, Any]) -> Cache:
     breaker = Breaker(float(settings.get("cache.backoff_seconds", 5)))
     regions: dict[str, CacheRegion] = {}
     local = None
-    if backend == "redis" and int(settings.get("cache.local_entries", 512)) > 0:
-        local = LocalCache(
-            int(settings.get("cache.local_entries", 512)),
-            float(settings.get("cache.local_ttl", 10)),
-        )
+    local_entries = int(settings.get("cache.local_entries", 512))
+    if backend == "redis" and local_entries > 0:
+        local = LocalCache(local_entries, float(settings.get("cache.local_ttl", 10)))
     enabled = asbool(settings.get("cache.enabled", True))
     cache = Cache(regions, breaker, enabled=enabled, local=local)
     for name, expiry in REGIONS.items():

@@ -13,7 +13,6 @@ from typing import Any
 import transaction
 import zope.sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from zope.sqlalchemy.datamanager import ZopeTransactionEvents
 
@@ -40,56 +39,39 @@ TM_EVENTS = "db.tm_events"  # session.info: this session's ZopeTransactionEvents
 _TM_DISPATCH = "_myapp_tm_dispatch"
 
 
-def _tm_after_begin(session: Session, session_transaction: Any, connection: Connection) -> None:
-    events = session.info.get(TM_EVENTS)
-    if events is not None:
-        events.after_begin(session, session_transaction, connection)
+def _forwarder(name: str, session_of: Callable[[Any], Session]) -> Callable[..., None]:
+    """A listener for event ``name`` that calls the session's own
+    ``ZopeTransactionEvents.<name>`` with the same arguments, if it has one."""
+
+    def forward(*args: Any) -> None:
+        events = session_of(args[0]).info.get(TM_EVENTS)
+        if events is not None:
+            getattr(events, name)(*args)
+
+    forward.__name__ = f"_tm_{name}"
+    return forward
 
 
-def _tm_after_attach(session: Session, instance: Any) -> None:
-    events = session.info.get(TM_EVENTS)
-    if events is not None:
-        events.after_attach(session, instance)
+def _itself(session: Session) -> Session:
+    return session
 
 
-def _tm_after_flush(session: Session, flush_context: Any) -> None:
-    events = session.info.get(TM_EVENTS)
-    if events is not None:
-        events.after_flush(session, flush_context)
-
-
-def _tm_after_bulk_update(update_context: Any) -> None:
-    events = update_context.session.info.get(TM_EVENTS)
-    if events is not None:
-        events.after_bulk_update(update_context)
-
-
-def _tm_after_bulk_delete(delete_context: Any) -> None:
-    events = delete_context.session.info.get(TM_EVENTS)
-    if events is not None:
-        events.after_bulk_delete(delete_context)
-
-
-def _tm_before_commit(session: Session) -> None:
-    events = session.info.get(TM_EVENTS)
-    if events is not None:
-        events.before_commit(session)
-
-
-def _tm_do_orm_execute(execute_state: Any) -> None:
-    events = execute_state.session.info.get(TM_EVENTS)
-    if events is not None:
-        events.do_orm_execute(execute_state)
+def _context_session(context: Any) -> Session:
+    # The bulk events and do_orm_execute get a context holding the session.
+    return context.session
 
 
 TM_DISPATCH: dict[str, Callable[..., None]] = {
-    "after_begin": _tm_after_begin,
-    "after_attach": _tm_after_attach,
-    "after_flush": _tm_after_flush,
-    "after_bulk_update": _tm_after_bulk_update,
-    "after_bulk_delete": _tm_after_bulk_delete,
-    "before_commit": _tm_before_commit,
-    "do_orm_execute": _tm_do_orm_execute,
+    name: _forwarder(name, session_of)
+    for name, session_of in [
+        ("after_begin", _itself),
+        ("after_attach", _itself),
+        ("after_flush", _itself),
+        ("after_bulk_update", _context_session),
+        ("after_bulk_delete", _context_session),
+        ("before_commit", _itself),
+        ("do_orm_execute", _context_session),
+    ]
 }
 
 
