@@ -48,10 +48,11 @@ def many(api: Api, dbsession: Session) -> dict[str, Any]:
             created_at=created,
             updated_at=created,
         )
+        article_tags = [common, Tag(name=f"tag{i}"), Tag(name=f"other{i}")]
         article.tag_links = [
-            ArticleTag(tag=tag, position=position)
-            for position, tag in enumerate([common, Tag(name=f"tag{i}"), Tag(name=f"other{i}")])
+            ArticleTag(tag=tag, position=position) for position, tag in enumerate(article_tags)
         ]
+        article.tag_names = [tag.name for tag in article_tags]
         dbsession.add(article)
         dbsession.flush()
         dbsession.add(Favorite(user_id=reader_id, article_id=article.id))

@@ -136,6 +136,15 @@ def test_derived_values_are_consistent(seeded: Any) -> None:
             )
         ).scalar()
         assert links == 0
+        # Each article's tag names (what lists read) are its links' names, in order.
+        mismatched = conn.execute(
+            text(
+                "SELECT count(*) FROM articles a WHERE tag_names <> coalesce(("
+                "SELECT array_agg(t.name::text ORDER BY l.position) FROM article_tags l "
+                "JOIN tags t ON t.id = l.tag_id WHERE l.article_id = a.id), '{}')"
+            )
+        ).scalar()
+        assert mismatched == 0
         # The indexes, foreign keys and triggers dropped for the load are back.
         assert schema(conn) == before
         analyzed = conn.execute(

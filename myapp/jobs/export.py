@@ -27,7 +27,6 @@ from typing import Any
 from pyramid.request import Request
 from pyramid.response import FileResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from myapp.jobs.steps import item_delay, report_progress
 from myapp.models import Article, Comment, Favorite, User
@@ -63,10 +62,7 @@ def _markdown(article: dict[str, Any]) -> str:
 def _collect(request: Request, user: User) -> dict[str, list[dict[str, Any]]]:
     db = request.dbsession
     articles = db.scalars(
-        select(Article)
-        .where(Article.author_id == user.id)
-        .options(selectinload(Article.tag_links))
-        .order_by(Article.created_at, Article.id)
+        select(Article).where(Article.author_id == user.id).order_by(Article.created_at, Article.id)
     )
     comments = db.execute(
         select(Comment, Article.slug)
@@ -87,7 +83,7 @@ def _collect(request: Request, user: User) -> dict[str, list[dict[str, Any]]]:
                 "title": a.title,
                 "description": a.description,
                 "body": a.body,
-                "tagList": a.tag_list,
+                "tagList": list(a.tag_names),
                 "favoritesCount": a.favorites_count,
                 "createdAt": timestamp(a.created_at),
                 "updatedAt": timestamp(a.updated_at),

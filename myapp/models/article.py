@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from myapp.models.meta import Base, BigId, UTCDateTime, utcnow
+from myapp.models.meta import Base, BigId, StringList, UTCDateTime, utcnow
 from myapp.models.user import User
 
 SLUG_MAX = 255
@@ -37,6 +37,12 @@ class Article(Base):
     favorites_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The tag names in the author's order, a copy of ``tag_links`` written with
+    # them (myapp.services.articles.set_tags): a list page reads them with the
+    # article, instead of aggregating every row's links (that sub-select was
+    # 0.66 of the page query's 0.94 ms). ``article_tags`` stays the source for
+    # tag filters, counters and popularity.
+    tag_names: Mapped[list[str]] = mapped_column(StringList, default=list)
 
     author: Mapped[User] = relationship(lazy="raise_on_sql")
     tag_links: Mapped[list[ArticleTag]] = relationship(
@@ -45,10 +51,6 @@ class Article(Base):
         passive_deletes=True,
         lazy="raise_on_sql",
     )
-
-    @property
-    def tag_list(self) -> list[str]:
-        return [link.tag.name for link in self.tag_links]
 
     def __repr__(self) -> str:
         return f"<Article {self.id} {self.slug!r}>"

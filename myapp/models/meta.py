@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -22,6 +23,10 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 # 64-bit keys on Postgres (a million articles have a billion favourites'
 # worth of headroom), but SQLite only auto-increments "INTEGER PRIMARY KEY".
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# A list of strings in one column: a ``text[]`` on Postgres (psycopg2 reads
+# it natively), JSON text on SQLite.
+StringList = JSON().with_variant(ARRAY(Text()), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

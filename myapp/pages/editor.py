@@ -63,12 +63,11 @@ def create(request: Request) -> Any:
 @view_config(route_name="editor.edit", request_method="GET", renderer=TEMPLATE, permission=USER)
 def edit(request: Request) -> dict[str, Any]:
     article = _own_article(request)
-    articles.load_tags(request.dbsession, article)
     values = {
         "title": article.title,
         "description": article.description,
         "body": article.body,
-        "tagList": article.tag_list,
+        "tagList": list(article.tag_names),
     }
     return _form(request, values, [])
 

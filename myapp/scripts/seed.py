@@ -63,7 +63,8 @@ TABLES: dict[str, str] = {
     "users": "id, username, email, password_hash, bio, image, created_at, updated_at",
     "tags": "id, name",
     "articles": (
-        "id, slug, title, description, body, author_id, favorites_count, created_at, updated_at"
+        "id, slug, title, description, body, author_id, favorites_count, created_at, updated_at, "
+        "tag_names"
     ),
     "follows": "follower_id, followed_id, created_at",
     "article_tags": "article_id, tag_id, position, created_at",

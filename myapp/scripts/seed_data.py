@@ -256,6 +256,7 @@ def articles(plan: Plan) -> Iterator[str]:
     weights = _zipf_cum_weights(plan.authors, 1.1)
     ranks = range(plan.authors)
     counts = _favorite_counts(plan)
+    tags = _tag_choices(plan)
     batch = 1000
     for first in range(1, plan.articles + 1, batch):
         ids = range(first, min(first + batch, plan.articles + 1))
@@ -267,21 +268,36 @@ def articles(plan: Plan) -> Iterator[str]:
             updated = (
                 created + timedelta(hours=rng.random() * 48) if rng.random() < 0.2 else created
             )
+            names = _copy_array([tag_name(t) for t in next(tags)])
             yield (
                 f"{article_id}\t{slug}\t{title}\t{text.sentence()}\t{text.body()}\t"
-                f"{_author_id(plan, rank)}\t{next(counts)}\t{_stamp(created)}\t{_stamp(updated)}\n"
+                f"{_author_id(plan, rank)}\t{next(counts)}\t{_stamp(created)}\t{_stamp(updated)}\t"
+                f"{names}\n"
             )
 
 
-def article_tags(plan: Plan) -> Iterator[str]:
+def _tag_choices(plan: Plan) -> Iterator[list[int]]:
+    """Each article's tag ids in order (replayable): ``articles`` copies their
+    names into ``articles.tag_names``, ``article_tags`` writes the links."""
     rng = _rng(plan.seed, "article-tags")
     weights = _zipf_cum_weights(plan.tags, 0.9)
     tag_ids = range(1, plan.tags + 1)
-    for article_id in range(1, plan.articles + 1):
+    for _ in range(plan.articles):
         wanted = rng.choices(TAGS_PER_ARTICLE, TAGS_PER_ARTICLE_WEIGHTS)[0]
         if not wanted:
+            yield []
             continue
-        chosen = dict.fromkeys(rng.choices(tag_ids, cum_weights=weights, k=wanted))
+        yield list(dict.fromkeys(rng.choices(tag_ids, cum_weights=weights, k=wanted)))
+
+
+def _copy_array(names: list[str]) -> str:
+    """A Postgres array literal of ``names`` as a COPY text field."""
+    quoted = ('"' + n.replace("\\", "\\\\").replace('"', '\\"') + '"' for n in names)
+    return ("{" + ",".join(quoted) + "}").replace("\\", "\\\\")
+
+
+def article_tags(plan: Plan) -> Iterator[str]:
+    for article_id, chosen in enumerate(_tag_choices(plan), start=1):
         created = _stamp(_created(plan, article_id))
         for position, tag_id in enumerate(chosen):
             yield f"{article_id}\t{tag_id}\t{position}\t{created}\n"

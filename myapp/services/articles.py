@@ -1,47 +1,49 @@
 """Articles: lists and feeds, reads, writes, tags and favourites.
 
-Every list is one query for the page (author joined, the viewer's
-``favorited``/``following`` flags as EXISTS columns, the tag names
-aggregated into one column) and one count: two queries whatever the page
-size. The page's ids come first, from the index that serves the list
-(myapp.services.paging); the count from the maintained counters
-(myapp.services.counts).
+Every list page is ONE statement: the page's ids from the index that
+serves the list (myapp.services.paging), the articles with their author,
+their tag names (kept on the article, ``articles.tag_names``) and the
+viewer's ``favorited``/``following`` flags as EXISTS columns, and the
+list's count from the maintained counters (myapp.services.counts) as one
+more column. Only a page past the end (no rows to carry the count), the
+feed (whose counters pick its plan) and combined filters (no counter)
+count in a second statement.
+
+Reads return plain rows (``ArticleRow``), not ORM objects: a list page is
+read, serialised and forgotten, and building twenty ``Article`` and
+``User`` instances with their identity-map bookkeeping cost more than the
+query itself. Each shape of statement is built once (see ``_page``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import ColumnElement, Select, exists, false, func, select, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.orm import Session, contains_eager, defer, selectinload
+from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, false, func, select, update
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from myapp.models import Article, ArticleTag, Favorite, Tag, User
 from myapp.models.article import SLUG_MAX
 from myapp.models.meta import utcnow
 from myapp.services import counts, paging, rules
 from myapp.services.errors import ErrorMap, Forbidden, NotFound
+from myapp.services.paging import ARTICLES, FAVORITES, FOLLOWS, USERS
 
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
 # Slugs that /api/articles/{slug} cannot reach because a fixed route wins.
 RESERVED_SLUGS = frozenset({"feed"})
 
-
-@dataclass(frozen=True)
-class ArticleView:
-    """An article as one viewer sees it, with its tag names in order."""
-
-    article: Article
-    favorited: bool
-    following: bool
-    tags: list[str]
+# An article as one viewer sees it: the article's columns (``body`` only for
+# single reads), the author's ``username``/``bio``/``image``, and the
+# viewer's ``favorited``/``following``.
+ArticleRow = Row[Any]
 
 
 @dataclass(frozen=True)
@@ -53,109 +55,101 @@ class Filters:
     before: str | None = None  # a keyset cursor: the page starts after it (paging.Cursor)
 
 
-def _tag_names(dialect: str) -> ColumnElement[Any]:
-    """The article's tag names in the author's order, as one column.
+def _viewer_select(personal: bool, with_body: bool) -> Select[Any]:
+    """Articles with their author and the viewer's flags (``viewer_id``).
 
-    Aggregated in the page query itself (instead of a second query per page):
-    Postgres' ``array_agg(... ORDER BY position)``, SQLite's
-    ``json_group_array`` over an ordered subquery.
+    Lists show no body: ``with_body=False`` leaves it out of the rows, a
+    fifth of a list query's bytes.
     """
-    if dialect == "postgresql":
-        return (
-            select(func.array_agg(aggregate_order_by(Tag.name, ArticleTag.position)))
-            .select_from(ArticleTag)
-            .join(Tag, Tag.id == ArticleTag.tag_id)
-            .where(ArticleTag.article_id == Article.id)
-            .scalar_subquery()
-        )
-    ordered = (
-        select(Tag.name.label("name"))
-        .select_from(ArticleTag)
-        .join(Tag, Tag.id == ArticleTag.tag_id)
-        .where(ArticleTag.article_id == Article.id)
-        .order_by(ArticleTag.position)
-        .correlate(Article)
-        .subquery()
-    )
-    return select(func.json_group_array(ordered.c.name)).scalar_subquery()
-
-
-def _tags_value(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return list(json.loads(value))
-    return list(value)
-
-
-def _viewer_select(db: Session, viewer: User | None, with_body: bool = True) -> Select[Any]:
-    """Articles with their author, tags and ``viewer``'s flags, in one statement.
-
-    Lists show no body: ``with_body=False`` leaves it (and the author's
-    private columns) out of the rows, a fifth of a list query's bytes.
-    """
-    if viewer is None:
-        favorited: ColumnElement[bool] = false().label("favorited")
-        following: ColumnElement[bool] = false().label("following")
-    else:
-        favorited = (
+    if personal:
+        viewer = bindparam("viewer_id")
+        favorited: ColumnElement[bool] = (
             exists()
-            .where(Favorite.article_id == Article.id, Favorite.user_id == viewer.id)
+            .where(FAVORITES.c.article_id == ARTICLES.c.id, FAVORITES.c.user_id == viewer)
             .label("favorited")
         )
-        following = (
+        following: ColumnElement[bool] = (
             exists()
-            .where(Follow.followed_id == Article.author_id, Follow.follower_id == viewer.id)
+            .where(FOLLOWS.c.followed_id == ARTICLES.c.author_id, FOLLOWS.c.follower_id == viewer)
             .label("following")
         )
-    tags = _tag_names(db.get_bind().dialect.name).label("tag_names")
-    author = contains_eager(Article.author)
-    options = [author]
-    if not with_body:
-        options = [
-            author.load_only(User.username, User.bio, User.image),
-            defer(Article.body),
-        ]
-    return select(Article, favorited, following, tags).join(Article.author).options(*options)
+    else:
+        favorited, following = false().label("favorited"), false().label("following")
+    a = ARTICLES.c
+    columns = [a.id, a.slug, a.title, a.description, a.tag_names, a.favorites_count]
+    columns += [a.created_at, a.updated_at, a.author_id]
+    if with_body:
+        columns.append(a.body)
+    columns += [USERS.c.username, USERS.c.bio, USERS.c.image, favorited, following]
+    return select(*columns).select_from(ARTICLES.join(USERS, USERS.c.id == a.author_id))
 
 
-def _view(row: Any) -> ArticleView:
-    return ArticleView(row[0], bool(row[1]), bool(row[2]), _tags_value(row[3]))
+@lru_cache(maxsize=128)
+def _page(
+    dialect: str, names: tuple[str, ...], after: bool, lateral_feed: bool, personal: bool
+) -> tuple[Select[Any], bool]:
+    """The page statement for one shape of list, and whether it counts too.
+
+    Built once per shape (a few dozen exist), so SQLAlchemy's compiled
+    cache finds it by identity instead of walking a new statement per request.
+    """
+    ids = paging.page_ids(names, after, lateral_feed)
+    query = (
+        _viewer_select(personal, with_body=False)
+        .where(ARTICLES.c.id.in_(ids))
+        .order_by(ARTICLES.c.created_at.desc(), ARTICLES.c.id.desc())
+    )
+    total = counts.maintained_query(dialect, names)
+    if total is not None:
+        query = query.add_columns(total.scalar_subquery().label("total"))
+    return query, total is not None
+
+
+@lru_cache(maxsize=16)
+def _count(names: tuple[str, ...]) -> Select[Any]:
+    return select(func.count(ARTICLES.c.id)).where(*paging.conditions(names))
 
 
 def list_articles(
     db: Session, viewer: User | None, filters: Filters, limit: int, offset: int
-) -> tuple[list[ArticleView], int]:
+) -> tuple[list[ArticleRow], int]:
     dialect = db.get_bind().dialect.name
-    # Maintained counters where they exist (myapp.services.counts says why);
-    # the feed's also say how many authors it follows, which picks its plan.
-    feed_authors = None
-    if (
-        filters.feed_of is not None
-        and paging.only(filters) == "feed_of"
-        and dialect == "postgresql"
-    ):
-        count, feed_authors = counts.feed(db, filters.feed_of)
-    else:
+    names = paging.given(filters)
+    values = paging.params(filters, limit, offset)
+    count = None
+    lateral_feed = False
+    if names == ("feed_of",) and dialect == "postgresql":
+        # The feed's counters also say how many authors it follows, which
+        # picks its plan.
+        count, feed_authors = counts.feed(db, filters.feed_of)  # type: ignore[arg-type]
+        lateral_feed = feed_authors <= paging.FEED_LATERAL_MAX
+    query, counted = _page(dialect, names, filters.before is not None, lateral_feed, bool(viewer))
+    if viewer is not None:
+        values["viewer_id"] = viewer.id
+    rows = list(db.execute(query, values))
+    if counted and rows:
+        count = rows[0].total
+    elif counted:
         count = counts.maintained(db, filters)
-    ids = paging.page_ids(dialect, filters, limit, offset, feed_authors)
-    page = (
-        _viewer_select(db, viewer, with_body=False)
-        .where(Article.id.in_(ids))
-        .order_by(Article.created_at.desc(), Article.id.desc())
-    )
-    views = [_view(row) for row in db.execute(page)]
     if count is None:
-        count_query = select(func.count(Article.id)).where(*paging.conditions(filters))
-        count = int(db.scalar(count_query) or 0)
-    return views, count
+        count = int(db.execute(_count(names), values).scalar() or 0)
+    return rows, int(count)
 
 
-def get_view(db: Session, viewer: User | None, slug: str) -> ArticleView:
-    row = db.execute(_viewer_select(db, viewer).where(Article.slug == slug)).first()
+def get_view(db: Session, viewer: User | None, slug: str) -> ArticleRow:
+    query = _single(bool(viewer))
+    values: dict[str, Any] = {"slug": slug}
+    if viewer is not None:
+        values["viewer_id"] = viewer.id
+    row = db.execute(query, values).first()
     if row is None:
         raise NotFound("article")
-    return _view(row)
+    return row
+
+
+@lru_cache(maxsize=2)
+def _single(personal: bool) -> Select[Any]:
+    return _viewer_select(personal, with_body=True).where(ARTICLES.c.slug == bindparam("slug"))
 
 
 def get_article(db: Session, slug: str) -> Article:
@@ -199,6 +193,8 @@ def _set_tags(db: Session, article: Article, names: list[str]) -> None:
             db.add(tag)
         links.append(ArticleTag(tag=tag, position=position, created_at=article.created_at))
     article.tag_links = links
+    # The copy that lists read (models.article): written with the links.
+    article.tag_names = list(names)
 
 
 def create(db: Session, author: User, data: dict[str, Any]) -> Article:
@@ -252,12 +248,12 @@ def edit(db: Session, article: Article, data: dict[str, Any]) -> Article:
         values["body"] = rules.clean_body(errors, data["body"])
     tags = rules.clean_tags(errors, data["tagList"]) if "tagList" in data else None
     rules.raise_if(errors)
-    load_tags(db, article)
     if "title" in values and values["title"] != article.title:
         article.slug = _unique_slug(db, values["title"], current=article)
     for key, value in values.items():
         setattr(article, key, value)
-    if tags is not None and tags != article.tag_list:
+    if tags is not None and tags != list(article.tag_names):
+        load_tags(db, article)
         _set_tags(db, article, tags)
     if values or tags is not None:
         article.updated_at = utcnow()

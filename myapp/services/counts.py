@@ -26,16 +26,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from myapp.models import ArticleCount, Follow, Tag, User
+from myapp.services import paging
 
 if TYPE_CHECKING:
     from myapp.services.articles import Filters
 
 TABLE = ArticleCount.__tablename__
+COUNTS = ArticleCount.__table__
+TAGS = Tag.__table__
 ALL, TAG, AUTHOR, FAVORITED = "all", "tag", "author", "favorited"
 
 # Recomputes every counter from the rows (the seeder after a bulk load; the
@@ -54,36 +57,36 @@ def recount(conn: Connection) -> None:
     conn.exec_driver_sql(RECOUNT)
 
 
-def maintained(db: Session, filters: Filters) -> int | None:
-    """The list's article count from the counters; None when it is not kept.
-
-    Not kept: on SQLite (no triggers), and for combined filters.
-    """
-    if db.get_bind().dialect.name != "postgresql":
+def maintained_query(dialect: str, names: tuple[str, ...]) -> Select[tuple[int]] | None:
+    """The counter of the list filtered by ``names`` (bind parameters named
+    after the filters), or None where none is kept: on SQLite (no
+    triggers), for the feed (:func:`feed`) and for combined filters."""
+    if dialect != "postgresql" or len(names) > 1 or names == ("feed_of",):
         return None
-    given = [
-        value
-        for value in (filters.tag, filters.author, filters.favorited, filters.feed_of)
-        if value is not None
-    ]
-    if len(given) > 1:
-        return None
-    count = ArticleCount.articles
-    if filters.tag is not None:
-        query = (
+    count = COUNTS.c.articles
+    if names == ("tag",):
+        return (
             select(count)
-            .join(Tag, Tag.id == ArticleCount.key)
-            .where(ArticleCount.scope == TAG, Tag.name == filters.tag)
+            .join(TAGS, TAGS.c.id == COUNTS.c.key)
+            .where(COUNTS.c.scope == TAG, TAGS.c.name == bindparam("tag"))
         )
-    elif filters.author is not None:
-        query = _by_user(AUTHOR, filters.author)
-    elif filters.favorited is not None:
-        query = _by_user(FAVORITED, filters.favorited)
-    elif filters.feed_of is not None:
-        return feed(db, filters.feed_of)[0]
-    else:
-        query = select(count).where(ArticleCount.scope == ALL, ArticleCount.key == 0)
-    return int(db.scalar(query) or 0)
+    if names == ("author",):
+        return _by_user(AUTHOR, "author")
+    if names == ("favorited",):
+        return _by_user(FAVORITED, "favorited")
+    return select(count).where(COUNTS.c.scope == ALL, COUNTS.c.key == 0)
+
+
+def maintained(db: Session, filters: Filters) -> int | None:
+    """The list's article count from the counters; None when it is not kept."""
+    names = paging.given(filters)
+    if names == ("feed_of",) and db.get_bind().dialect.name == "postgresql":
+        return feed(db, filters.feed_of)[0]  # type: ignore[arg-type]
+    query = maintained_query(db.get_bind().dialect.name, names)
+    if query is None:
+        return None
+    values = {name: getattr(filters, name) for name in names}
+    return int(db.execute(query, values).scalar() or 0)
 
 
 def feed(db: Session, follower_id: int) -> tuple[int, int]:
@@ -112,11 +115,12 @@ def tags_by_use(db: Session) -> list[str] | None:
     return list(db.scalars(query))
 
 
-def _by_user(scope: str, username: str) -> Select[tuple[int]]:
+def _by_user(scope: str, param: str) -> Select[tuple[int]]:
+    users = User.__table__
     return (
-        select(ArticleCount.articles)
-        .join(User, User.id == ArticleCount.key)
-        .where(ArticleCount.scope == scope, User.username == username)
+        select(COUNTS.c.articles)
+        .join(users, users.c.id == COUNTS.c.key)
+        .where(COUNTS.c.scope == scope, users.c.username == bindparam(param))
     )
 
 

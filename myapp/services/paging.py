@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, select, true, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, select, true, tuple_
 
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from myapp.services.errors import Invalid
@@ -87,33 +87,69 @@ class Cursor:
         return cls(created_at, ident)
 
 
-def cursor_of(article: Article) -> str:
-    return Cursor(article.created_at, article.id).encode()
+def cursor_of(row: Any) -> str:
+    """The cursor just after ``row`` (anything with ``created_at`` and ``id``)."""
+    return Cursor(row.created_at, row.id).encode()
 
 
-def _user_id(username: str) -> Any:
-    return select(User.id).where(User.username == username).scalar_subquery()
+# The statements below are built once per *shape* of list (which filters,
+# a cursor or not) with bind parameters for the values, so SQLAlchemy
+# compiles each shape once and a request only binds its values
+# (myapp.services.articles caches them). They use the tables, not the ORM
+# classes: rows come back as plain rows, no ORM objects to build.
+ARTICLES = Article.__table__
+ARTICLE_TAGS = ArticleTag.__table__
+TAGS = Tag.__table__
+USERS = User.__table__
+FAVORITES = Favorite.__table__
+FOLLOWS = Follow.__table__
+FILTERS = ("tag", "author", "favorited", "feed_of")
 
 
-def conditions(filters: Filters) -> list[ColumnElement[bool]]:
-    """The filters as conditions on ``articles`` (no join needed)."""
+def _user_id(param: str) -> Any:
+    return select(USERS.c.id).where(USERS.c.username == bindparam(param)).scalar_subquery()
+
+
+def _tag_id() -> Any:
+    return select(TAGS.c.id).where(TAGS.c.name == bindparam("tag")).scalar_subquery()
+
+
+def given(filters: Filters) -> tuple[str, ...]:
+    """The names of the filters in use, in a fixed order."""
+    return tuple(name for name in FILTERS if getattr(filters, name) is not None)
+
+
+def params(filters: Filters, limit: int, offset: int) -> dict[str, Any]:
+    """The bind values for a list statement of this shape."""
+    values: dict[str, Any] = {"limit": limit, "offset": offset}
+    values.update((name, getattr(filters, name)) for name in given(filters))
+    if filters.before is not None:
+        after = Cursor.decode(filters.before)
+        values["after_created"], values["after_id"] = after.created_at, after.id
+    return values
+
+
+def conditions(names: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    """The filters ``names`` as conditions on ``articles`` (no join needed)."""
     found: list[ColumnElement[bool]] = []
-    if filters.tag is not None:
+    if "tag" in names:
         found.append(
-            Article.id.in_(select(ArticleTag.article_id).join(Tag).where(Tag.name == filters.tag))
-        )
-    if filters.author is not None:
-        found.append(Article.author_id == _user_id(filters.author))
-    if filters.favorited is not None:
-        found.append(
-            Article.id.in_(
-                select(Favorite.article_id).where(Favorite.user_id == _user_id(filters.favorited))
+            ARTICLES.c.id.in_(
+                select(ARTICLE_TAGS.c.article_id).where(ARTICLE_TAGS.c.tag_id == _tag_id())
             )
         )
-    if filters.feed_of is not None:
+    if "author" in names:
+        found.append(ARTICLES.c.author_id == _user_id("author"))
+    if "favorited" in names:
         found.append(
-            Article.author_id.in_(
-                select(Follow.followed_id).where(Follow.follower_id == filters.feed_of)
+            ARTICLES.c.id.in_(
+                select(FAVORITES.c.article_id).where(FAVORITES.c.user_id == _user_id("favorited"))
+            )
+        )
+    if "feed_of" in names:
+        found.append(
+            ARTICLES.c.author_id.in_(
+                select(FOLLOWS.c.followed_id).where(FOLLOWS.c.follower_id == bindparam("feed_of"))
             )
         )
     return found
@@ -121,39 +157,34 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]]:
 
 def only(filters: Filters) -> str | None:
     """The one filter in use ("tag", "feed_of", ...), "" for none, None for several."""
-    given = [
-        name
-        for name in ("tag", "author", "favorited", "feed_of")
-        if getattr(filters, name) is not None
-    ]
-    return given[0] if len(given) == 1 else ("" if not given else None)
+    names = given(filters)
+    return names[0] if len(names) == 1 else ("" if not names else None)
 
 
-def page_ids(
-    dialect: str, filters: Filters, limit: int, offset: int, feed_authors: int | None = None
-) -> Select[Any]:
+def page_ids(names: tuple[str, ...], after: bool, lateral_feed: bool = False) -> Select[Any]:
     """A subquery of the page's article ids (see the module docs).
 
-    ``feed_authors``: how many authors the feed follows (Postgres counters).
+    ``names``: the filters in use; ``after``: a cursor is given;
+    ``lateral_feed``: the feed of at most ``FEED_LATERAL_MAX`` authors
+    (Postgres counters tell, myapp.services.counts.feed).
     """
-    after = Cursor.decode(filters.before) if filters.before is not None else None
-    only_filter = only(filters)
-    if only_filter == "tag":
-        created, ident = ArticleTag.created_at, ArticleTag.article_id
-        query = select(ident).where(
-            ArticleTag.tag_id == select(Tag.id).where(Tag.name == filters.tag).scalar_subquery()
-        )
-    elif only_filter == "feed_of" and feed_authors is not None and feed_authors <= FEED_LATERAL_MAX:
+    limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+    if names == ("tag",):
+        created, ident = ARTICLE_TAGS.c.created_at, ARTICLE_TAGS.c.article_id
+        query = select(ident).where(ARTICLE_TAGS.c.tag_id == _tag_id())
+    elif names == ("feed_of",) and lateral_feed:
         followed = (
-            select(Follow.followed_id).where(Follow.follower_id == filters.feed_of).subquery()
+            select(FOLLOWS.c.followed_id)
+            .where(FOLLOWS.c.follower_id == bindparam("feed_of"))
+            .subquery()
         )
-        newest = select(Article.id, Article.created_at).where(
-            Article.author_id == followed.c.followed_id
+        newest = select(ARTICLES.c.id, ARTICLES.c.created_at).where(
+            ARTICLES.c.author_id == followed.c.followed_id
         )
-        if after is not None:
-            newest = newest.where(_before(Article.created_at, Article.id, after))
+        if after:
+            newest = newest.where(_before(ARTICLES.c.created_at, ARTICLES.c.id))
         newest_by_author = (
-            newest.order_by(Article.created_at.desc(), Article.id.desc())
+            newest.order_by(ARTICLES.c.created_at.desc(), ARTICLES.c.id.desc())
             .limit(offset + limit)
             .lateral()
         )
@@ -166,16 +197,15 @@ def page_ids(
             .offset(offset)
         )
     else:
-        created, ident = Article.created_at, Article.id
-        query = select(Article.id).where(*conditions(filters))
-    if after is not None:
-        query = query.where(_before(created, ident, after))
+        created, ident = ARTICLES.c.created_at, ARTICLES.c.id
+        query = select(ident).where(*conditions(names))
+    if after:
+        query = query.where(_before(created, ident))
     return query.order_by(created.desc(), ident.desc()).limit(limit).offset(offset)
 
 
-def _before(created: Any, ident: Any, after: Cursor) -> ColumnElement[bool]:
+def _before(created: Any, ident: Any) -> ColumnElement[bool]:
     # A row-value comparison: btree indexes on (..., created_at, id) serve it.
     return tuple_(created, ident) < tuple_(
-        bindparam(None, after.created_at, type_=created.type),
-        bindparam(None, after.id, type_=ident.type),
+        bindparam("after_created", type_=created.type), bindparam("after_id", type_=ident.type)
     )

@@ -38,7 +38,7 @@ from myapp import identities
 from myapp.cache import Cache, Pending
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from myapp.services import articles, markdown, paging
-from myapp.services.articles import ArticleView, Filters
+from myapp.services.articles import ArticleRow, Filters
 from myapp.services.errors import NotFound
 
 Data = dict[str, Any]
@@ -53,33 +53,37 @@ def profile_data(user: User, following: bool = False) -> Data:
     return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
 
 
-def article_data(view: ArticleView, with_body: bool = True) -> Data:
-    article = view.article
-    data: Data = {"slug": article.slug, "title": article.title, "description": article.description}
+def article_data(row: ArticleRow, with_body: bool = True) -> Data:
+    data: Data = {"slug": row.slug, "title": row.title, "description": row.description}
     if with_body:
-        data["body"] = article.body
+        data["body"] = row.body
     data.update(
-        tagList=view.tags,
-        createdAt=timestamp(article.created_at),
-        updatedAt=timestamp(article.updated_at),
-        favorited=view.favorited,
-        favoritesCount=article.favorites_count,
-        author=profile_data(article.author, view.following),
+        tagList=list(row.tag_names),
+        createdAt=timestamp(row.created_at),
+        updatedAt=timestamp(row.updated_at),
+        favorited=bool(row.favorited),
+        favoritesCount=row.favorites_count,
+        author={
+            "username": row.username,
+            "bio": row.bio,
+            "image": row.image,
+            "following": bool(row.following),
+        },
     )
     return data
 
 
-def _entry(view: ArticleView, with_body: bool) -> Data:
+def _entry(row: ArticleRow, with_body: bool) -> Data:
     """A cache entry: the representation plus the ids that flags need."""
     entry = {
-        "id": view.article.id,
-        "author_id": view.article.author_id,
+        "id": row.id,
+        "author_id": row.author_id,
         # Where the next page starts, for keyset paging (myapp.services.paging).
-        "cursor": paging.cursor_of(view.article),
-        "article": article_data(view, with_body),
+        "cursor": paging.cursor_of(row),
+        "article": article_data(row, with_body),
     }
     if with_body:
-        entry["body_html"] = markdown.render(view.article.body)
+        entry["body_html"] = markdown.render(row.body)
     return entry
 
 
