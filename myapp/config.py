@@ -33,6 +33,8 @@ ENVIRONMENT_SETTINGS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("db.connection_reserve", "DB_CONNECTION_RESERVE", int),
     ("db.connection_budget", "DB_CONNECTION_BUDGET", str),
     ("db.pgbouncer", "DB_PGBOUNCER", asbool),
+    ("db.autocommit_reads", "DB_AUTOCOMMIT_READS", asbool),
+    ("db.prepared_statements", "DB_PREPARED_STATEMENTS", asbool),
     ("db.pgbouncer_max_client_conn", "DB_PGBOUNCER_MAX_CLIENT_CONN", int),
     ("redis.url", "REDIS_URL", str),
     ("server.replica_name", "REPLICA_NAME", str),

@@ -19,6 +19,21 @@
   corrupt each other's protocol stream.
 * ``request.dbsession`` is joined to the request's transaction by
   pyramid_tm + zope.sqlalchemy: commit when the view returns, abort on error.
+* The hot reads are server-side prepared statements on Postgres
+  (myapp.db_prepared; ``db.prepared_statements``, off behind PgBouncer).
+* Read-only requests (GET, HEAD, OPTIONS) run their statements in
+  autocommit (``db.autocommit_reads``, on by default; Django's default
+  too): psycopg2 would otherwise send a ``BEGIN`` before the first
+  statement and a ``ROLLBACK``/``COMMIT`` at the end, two round trips that
+  were as many as the statements a cold list page sends (one). The cost:
+  the statements of one such request no longer share a snapshot (a list's
+  page and count are one statement, so they still agree). Off behind
+  PgBouncer, whose statement timeout is a ``SET LOCAL`` that needs a
+  transaction. Same engines and pools: psycopg2's ``autocommit`` is set
+  when such a session takes a connection and unset when the connection
+  goes back to the pool (both free: SQLAlchemy's ``isolation_level``
+  option goes through psycopg2's ``set_isolation_level``, itself a round
+  trip each way).
 * A unique-constraint race (``IntegrityError``) is retryable: pyramid_retry
   replays the request, and the second attempt sees the winner's row and
   answers 409 instead of 500. Serialization failures and deadlocks are marked
@@ -50,7 +65,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from myapp import db_budget
+from myapp import db_budget, db_prepared
 from myapp.db_replicas import (
     READ_FROM_REPLICA,
     WROTE,
@@ -120,16 +135,37 @@ def get_engine(
         connect_args["application_name"] = str(settings.get("db.application_name", "conduit"))
     engine = create_engine(url, connect_args=connect_args, **pool_args)
     watch_stale_connections(engine)
+    event.listen(engine, "checkin", _autocommit_off)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     elif timeout_ms and pgbouncer:
         event.listen(engine, "begin", _set_local_statement_timeout(timeout_ms))
+    prepare = asbool(settings.get("db.prepared_statements", True))
+    if url.startswith("postgresql") and prepare and not pgbouncer:
+        db_prepared.enable(engine)
     # A child process must not reuse the parent's sockets; see module docs.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
 
 
 STATEMENTS = "db.statements_since_checkout"
+AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
+
+
+def _autocommit_begin(session: Session, _transaction: Any, connection: Connection) -> None:
+    """``after_begin``: a read-only request's connection runs in autocommit.
+
+    psycopg2 sends its ``BEGIN`` with the first statement, which has not
+    been sent yet here.
+    """
+    if session.info.get(AUTOCOMMIT) and connection.dialect.name == "postgresql":
+        connection.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+
+
+def _autocommit_off(dbapi_connection: Any, _record: Any) -> None:
+    """``checkin``: every pooled connection goes back transactional."""
+    if getattr(dbapi_connection, "autocommit", False):
+        dbapi_connection.autocommit = False
 
 
 def watch_stale_connections(engine: Engine) -> None:
@@ -198,11 +234,22 @@ def get_session_factory(
         watch_writes(session_class)
         factory = sessionmaker(bind=engine, expire_on_commit=False, class_=session_class)
     dispatch_tm_events(factory)
+    event.listen(factory, "after_begin", _autocommit_begin)
     return factory
 
 
 def _dbsession(request: Request) -> Session:
     session = get_tm_session(request.registry["dbsession_factory"], request.tm)
+    # A read-only HTTP request to a view (background jobs run as scripting
+    # requests without a route, and write); only on our engines (tests bind
+    # one open connection).
+    if (
+        request.method in SAFE_METHODS
+        and getattr(request, "matched_route", None) is not None
+        and request.registry.get("db_autocommit_reads")
+        and isinstance(session.bind, Engine)
+    ):
+        session.info[AUTOCOMMIT] = True
     markers: Markers | None = request.registry.get("db_markers")
     if markers is not None:
         _route_request(request, session, markers)
@@ -308,6 +355,9 @@ def includeme(config: Configurator) -> None:
     config.registry["db_engine"] = engine
     config.registry["db_router"] = router
     config.registry["dbsession_factory"] = get_session_factory(engine, router)
+    config.registry["db_autocommit_reads"] = asbool(
+        settings.get("db.autocommit_reads", True)
+    ) and not asbool(settings.get("db.pgbouncer", False))
     if router is not None:
         after_write = settings.get("db.primary_after_write") or (
             router.max_lag + router.check_interval + 1

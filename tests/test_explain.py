@@ -27,6 +27,7 @@ import webtest
 from sqlalchemy import create_engine, event, pool, text
 from sqlalchemy.engine import Engine
 
+from myapp import db_prepared
 from myapp.config import configure
 from myapp.scripts import migrate, seed
 from tests.conftest import ROOT, base_settings, create_database, drop_database
@@ -44,23 +45,27 @@ class Statement:
     sql: str
     params: Any
     plan: dict[str, Any] = field(default_factory=dict)
+    # Sent as a prepared statement (myapp.db_prepared), and its generic plan:
+    # the one Postgres may keep using for any values.
+    prepared: bool = False
+    generic: dict[str, Any] = field(default_factory=dict)
 
-    def nodes(self) -> Iterator[dict[str, Any]]:
-        stack = [self.plan]
+    def nodes(self, plan: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        stack = [self.plan if plan is None else plan]
         while stack:
             node = stack.pop()
             yield node
             stack.extend(node.get("Plans", []))
 
-    def seq_scans(self) -> set[str]:
+    def seq_scans(self, plan: dict[str, Any] | None = None) -> set[str]:
         return {
             n["Relation Name"]
-            for n in self.nodes()
+            for n in self.nodes(plan)
             if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in BIG_TABLES
         }
 
-    def indexes(self) -> set[str]:
-        return {n["Index Name"] for n in self.nodes() if "Index Name" in n}
+    def indexes(self, plan: dict[str, Any] | None = None) -> set[str]:
+        return {n["Index Name"] for n in self.nodes(plan) if "Index Name" in n}
 
 
 class Recorder:
@@ -75,9 +80,12 @@ class Recorder:
     def _record(
         self, conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool
     ) -> None:
+        prepared = context is not None and bool(context.execution_options.get("prepare"))
+        if prepared:
+            sql = context.statement  # not the EXECUTE it became (myapp.db_prepared)
         if not many and sql.lstrip().upper().startswith(EXPLAINED):
             with self.lock:
-                self.statements.append(Statement(self.label, sql, params))
+                self.statements.append(Statement(self.label, sql, params, prepared=prepared))
 
     def of(self, label: str) -> list[Statement]:
         return [s for s in self.statements if s.label == label]
@@ -94,9 +102,26 @@ def explain(engine: Engine, statements: list[Statement], analyze: bool = False) 
             document = json.loads(result) if isinstance(result, str) else result
             statement.plan = document[0]["Plan"]
             statement.plan["Execution Time"] = document[0].get("Execution Time")
+            if statement.prepared:
+                statement.generic = generic_plan(cursor, statement)
         raw.rollback()
     finally:
         raw.close()
+
+
+def generic_plan(cursor: Any, statement: Statement) -> dict[str, Any]:
+    """The plan Postgres makes for the prepared statement without its values."""
+    prepared = db_prepared.translate(statement.sql)
+    cursor.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        cursor.execute(prepared.prepare)
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {prepared.execute}", statement.params)
+        result = cursor.fetchone()[0]
+        cursor.execute(f"DEALLOCATE {prepared.name}")
+    finally:
+        cursor.execute("RESET plan_cache_mode")
+    document = json.loads(result) if isinstance(result, str) else result
+    return document[0]["Plan"]
 
 
 @dataclass
@@ -272,6 +297,35 @@ def test_no_sequential_scan_of_a_big_table(explained: list[Statement]) -> None:
 def test_lists_use_their_index(explained: list[Statement], label: str) -> None:
     used = set().union(*(s.indexes() for s in explained if s.label == label))
     assert EXPECTED_INDEXES[label] <= used, used
+
+
+# Lists whose statements are prepared (myapp.services.articles._page).
+PREPARED_LABELS = {"list", "tag, popular", "tag, rare", "author, prolific", "author, rare"}
+
+
+def test_prepared_statements_keep_their_plan_for_any_values(
+    explained: list[Statement],
+) -> None:
+    """A prepared statement's generic plan is as good as its planned one."""
+    prepared = [s for s in explained if s.prepared]
+    assert PREPARED_LABELS | {"article"} <= {s.label for s in prepared}
+    assert all(s.generic for s in prepared)
+    failures = [
+        f"{s.label}: generic plan scans {sorted(s.seq_scans(s.generic))}\n  {s.sql[:300]}"
+        for s in prepared
+        if s.seq_scans(s.generic)
+    ]
+    for label in PREPARED_LABELS:
+        used = set().union(*(s.indexes(s.generic) for s in prepared if s.label == label))
+        if not EXPECTED_INDEXES[label] <= used:
+            failures.append(f"{label}: generic plan uses {sorted(used)}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_page_at_an_offset_is_not_prepared(explained: list[Statement]) -> None:
+    """Its generic plan would scan every article (myapp.services.articles._page)."""
+    deep = [s for s in explained if s.label == "list, deep offset" and "LIMIT" in s.sql]
+    assert deep and not any(s.prepared for s in deep)
 
 
 def test_the_checker_sees_a_sequential_scan(seeded: str) -> None:

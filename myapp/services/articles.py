@@ -40,6 +40,9 @@ LIMIT_MAX = 100
 # Slugs that /api/articles/{slug} cannot reach because a fixed route wins.
 RESERVED_SLUGS = frozenset({"feed"})
 
+# The lists whose page statement is prepared at any page (see ``_page``).
+PREPARED_SHAPES = frozenset({("tag",), ("author",)})
+
 # An article as one viewer sees it: the article's columns (``body`` only for
 # single reads), the author's ``username``/``bio``/``image``, and the
 # viewer's ``favorited``/``following``.
@@ -84,16 +87,28 @@ def _viewer_select(personal: bool, with_body: bool) -> Select[Any]:
     return select(*columns).select_from(ARTICLES.join(USERS, USERS.c.id == a.author_id))
 
 
-@lru_cache(maxsize=128)
+@lru_cache(maxsize=256)
 def _page(
-    dialect: str, names: tuple[str, ...], after: bool, lateral_feed: bool, personal: bool
+    dialect: str,
+    names: tuple[str, ...],
+    after: bool,
+    lateral_feed: bool,
+    personal: bool,
+    first: int | None = None,
 ) -> tuple[Select[Any], bool]:
     """The page statement for one shape of list, and whether it counts too.
 
     Built once per shape (a few dozen exist), so SQLAlchemy's compiled
-    cache finds it by identity instead of walking a new statement per request.
+    cache finds it by identity instead of walking a new statement per
+    request. Prepared on Postgres (myapp.db_prepared) where one plan fits
+    every value: a tag's or an author's list walks that tag's or author's
+    index range whatever the page, and so does the first page of the
+    global list (``first``: its size, written in). A global page at an
+    offset given as a parameter is not: a planner that does not know
+    ``LIMIT``/``OFFSET`` plans for a tenth of all articles (a sequential
+    scan), so those are planned with their values each time.
     """
-    ids = paging.page_ids(names, after, lateral_feed)
+    ids = paging.page_ids(names, after, lateral_feed, first)
     query = (
         _viewer_select(personal, with_body=False)
         .where(ARTICLES.c.id.in_(ids))
@@ -102,6 +117,8 @@ def _page(
     total = counts.maintained_query(dialect, names)
     if total is not None:
         query = query.add_columns(total.scalar_subquery().label("total"))
+    if names in PREPARED_SHAPES or first is not None:
+        query = query.execution_options(prepare=True)
     return query, total is not None
 
 
@@ -123,7 +140,10 @@ def list_articles(
         # picks its plan.
         count, feed_authors = counts.feed(db, filters.feed_of)  # type: ignore[arg-type]
         lateral_feed = feed_authors <= paging.FEED_LATERAL_MAX
-    query, counted = _page(dialect, names, filters.before is not None, lateral_feed, bool(viewer))
+    after = filters.before is not None
+    # The first page of the global list (the home page): its size written in.
+    first = limit if not names and not after and offset == 0 and dialect == "postgresql" else None
+    query, counted = _page(dialect, names, after, lateral_feed, bool(viewer), first)
     if viewer is not None:
         values["viewer_id"] = viewer.id
     rows = list(db.execute(query, values))
@@ -149,7 +169,8 @@ def get_view(db: Session, viewer: User | None, slug: str) -> ArticleRow:
 
 @lru_cache(maxsize=2)
 def _single(personal: bool) -> Select[Any]:
-    return _viewer_select(personal, with_body=True).where(ARTICLES.c.slug == bindparam("slug"))
+    query = _viewer_select(personal, with_body=True).where(ARTICLES.c.slug == bindparam("slug"))
+    return query.execution_options(prepare=True)  # by the unique slug
 
 
 def get_article(db: Session, slug: str) -> Article:

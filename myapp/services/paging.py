@@ -48,7 +48,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Integer, Select, bindparam, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
 
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from myapp.services.errors import Invalid
@@ -161,12 +170,17 @@ def only(filters: Filters) -> str | None:
     return names[0] if len(names) == 1 else ("" if not names else None)
 
 
-def page_ids(names: tuple[str, ...], after: bool, lateral_feed: bool = False) -> Select[Any]:
+def page_ids(
+    names: tuple[str, ...], after: bool, lateral_feed: bool = False, first: int | None = None
+) -> Select[Any]:
     """A subquery of the page's article ids (see the module docs).
 
     ``names``: the filters in use; ``after``: a cursor is given;
     ``lateral_feed``: the feed of at most ``FEED_LATERAL_MAX`` authors
-    (Postgres counters tell, myapp.services.counts.feed).
+    (Postgres counters tell, myapp.services.counts.feed); ``first``: the
+    first page of this size, written into the statement (no parameters:
+    its prepared plan is the one a planner would make for the values,
+    myapp.services.articles).
     """
     limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
     if names == ("tag",):
@@ -201,7 +215,10 @@ def page_ids(names: tuple[str, ...], after: bool, lateral_feed: bool = False) ->
         query = select(ident).where(*conditions(names))
     if after:
         query = query.where(_before(created, ident))
-    return query.order_by(created.desc(), ident.desc()).limit(limit).offset(offset)
+    query = query.order_by(created.desc(), ident.desc())
+    if first is not None:
+        return query.limit(literal_column(str(int(first)), Integer))
+    return query.limit(limit).offset(offset)
 
 
 def _before(created: Any, ident: Any) -> ColumnElement[bool]:

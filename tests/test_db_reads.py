@@ -1,0 +1,131 @@
+"""Cheap reads on Postgres: prepared statements (myapp.db_prepared) and
+read-only requests in autocommit (myapp.db), against an app that commits
+for real on a database of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import webtest
+from pyramid_retry import IBeforeRetry
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from myapp import db_prepared
+from myapp.config import configure
+from tests.conftest import Api, base_settings, migrated_database
+
+
+def test_translate_numbers_each_parameter_once() -> None:
+    prepared = db_prepared.translate(
+        "SELECT a FROM t WHERE b = %(x)s AND c = %(y)s AND d = %(x)s AND e LIKE 'z%%'"
+    )
+    assert prepared.name.startswith("conduit_")
+    assert prepared.prepare == (
+        f"PREPARE {prepared.name} AS SELECT a FROM t WHERE b = $1 AND c = $2 AND d = $1 "
+        "AND e LIKE 'z%'"
+    )
+    assert prepared.execute == f"EXECUTE {prepared.name}(%(x)s, %(y)s)"
+    # Same statement, same name (every process); another statement, another.
+    assert db_prepared.translate("SELECT 1").name == db_prepared.translate("SELECT 1").name
+    assert db_prepared.translate("SELECT 2").name != db_prepared.translate("SELECT 1").name
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    yield from migrated_database()
+
+
+class App:
+    """The app on its own engine, with what each statement ran under."""
+
+    def __init__(self, url: str, **extra: str):
+        config = configure(
+            base_settings(url) | {"cache.enabled": "false", "jobs.runner": "inline"} | extra
+        )
+        self.retried: list[BaseException] = []
+        config.add_subscriber(lambda e: self.retried.append(e.exception), IBeforeRetry)
+        self.wsgi = config.make_wsgi_app()
+        self.engine: Engine = self.wsgi.registry["db_engine"]
+        self.api = Api(webtest.TestApp(self.wsgi, extra_environ={"HTTP_HOST": "localhost"}))
+        self.autocommit: list[tuple[str, bool]] = []
+        event.listen(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        self.autocommit.append((sql, conn.connection.dbapi_connection.autocommit))
+
+    def prepared_on_server(self) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name FROM pg_prepared_statements"))
+            return {name for (name,) in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture
+def app(url: str) -> Iterator[App]:
+    # One pooled connection: what the requests prepared is what we look at.
+    instance = App(url, **{"sqlalchemy.pool_size": "1", "sqlalchemy.max_overflow": "0"})
+    yield instance
+    instance.close()
+
+
+def test_reads_run_in_autocommit_and_writes_in_a_transaction(app: App) -> None:
+    token = app.api.register()["token"]
+    app.api.article(token, tagList=["t"])
+    writes = list(app.autocommit)
+    app.autocommit.clear()
+    assert app.api.get("/api/articles?tag=t").json["articlesCount"] == 1
+    reads = list(app.autocommit)
+    assert writes and not any(on for _sql, on in writes)
+    assert reads and all(on for _sql, on in reads)
+    # Back in the pool, the connection is transactional again.
+    with app.engine.connect() as conn:
+        assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+
+
+def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:
+    token = app.api.register()["token"]
+    slug = app.api.article(token, tagList=["p"])["slug"]
+    app.autocommit.clear()
+    for _ in range(3):
+        app.api.get("/api/articles?tag=p", status=200)
+        app.api.get(f"/api/articles/{slug}", status=200)
+    executed = [sql for sql, _on in app.autocommit if sql.startswith("EXECUTE conduit_")]
+    names = {sql.split("(")[0].split()[1] for sql in executed}
+    assert len(executed) == 6 and len(names) == 2
+    assert names <= app.prepared_on_server()
+
+
+def test_a_connection_that_lost_its_statements_is_replaced(app: App) -> None:
+    token = app.api.register()["token"]
+    app.api.article(token, tagList=["lost"])
+    assert app.api.get("/api/articles?tag=lost").json["articlesCount"] == 1
+    with app.engine.connect() as conn:
+        conn.exec_driver_sql("DEALLOCATE ALL")  # what a pooler's reset does
+        conn.commit()
+    # The EXECUTE fails on that connection; the request is replayed on a new one.
+    assert app.api.get("/api/articles?tag=lost").json["articlesCount"] == 1
+    assert len(app.retried) == 1
+    assert "does not exist" in str(app.retried[0])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"db.prepared_statements": "false", "db.autocommit_reads": "false"}, {"db.pgbouncer": "true"}],
+)
+def test_both_can_be_turned_off(url: str, settings: dict[str, str]) -> None:
+    app = App(url, **settings)
+    try:
+        token = app.api.register()["token"]
+        tag = f"off-{len(settings)}"
+        app.api.article(token, tagList=[tag])
+        app.autocommit.clear()
+        assert app.api.get(f"/api/articles?tag={tag}").json["articlesCount"] == 1
+        assert app.autocommit and not any(on for _sql, on in app.autocommit)
+        assert not any(sql.startswith("EXECUTE") for sql, _on in app.autocommit)
+    finally:
+        app.close()
