@@ -102,6 +102,8 @@ def configure(settings: Mapping[str, Any]) -> Configurator:
     # The pages' session (Redis with redis.url, else a signed cookie) and
     # CSRF checks on every unsafe request outside /api.
     config.include("myapp.sessions")
+    # JSON responses, encoded by orjson.
+    config.include("myapp.renderers")
     # Templates for the HTML pages and the API explorer.
     config.include("pyramid_jinja2")
     # The RealWorld JSON API under /api (routes, validation, error format).

@@ -146,7 +146,7 @@ def list_articles(
     query, counted = _page(dialect, names, after, lateral_feed, bool(viewer), first)
     if viewer is not None:
         values["viewer_id"] = viewer.id
-    rows = list(db.execute(query, values))
+    rows = list(db.execute(query, values).all())
     if counted and rows:
         count = rows[0].total
     elif counted:

@@ -46,7 +46,8 @@ Data = dict[str, Any]
 
 def timestamp(value: Any) -> str:
     """``2016-02-18T03:22:56.637Z``: UTC, milliseconds, as the spec shows."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is twice as fast as strftime, and lists print two per article.
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def profile_data(user: User, following: bool = False) -> Data:
@@ -54,37 +55,42 @@ def profile_data(user: User, following: bool = False) -> Data:
 
 
 def article_data(row: ArticleRow, with_body: bool = True) -> Data:
-    data: Data = {"slug": row.slug, "title": row.title, "description": row.description}
-    if with_body:
-        data["body"] = row.body
-    data.update(
-        tagList=list(row.tag_names),
-        createdAt=timestamp(row.created_at),
-        updatedAt=timestamp(row.updated_at),
-        favorited=bool(row.favorited),
-        favoritesCount=row.favorites_count,
-        author={
+    data: Data = {
+        "slug": row.slug,
+        "title": row.title,
+        "description": row.description,
+        "tagList": list(row.tag_names),
+        "createdAt": timestamp(row.created_at),
+        "updatedAt": timestamp(row.updated_at),
+        "favorited": bool(row.favorited),
+        "favoritesCount": row.favorites_count,
+        "author": {
             "username": row.username,
             "bio": row.bio,
             "image": row.image,
             "following": bool(row.following),
         },
-    )
+    }
+    if with_body:
+        data["body"] = row.body
     return data
 
 
 def _entry(row: ArticleRow, with_body: bool) -> Data:
     """A cache entry: the representation plus the ids that flags need."""
-    entry = {
-        "id": row.id,
-        "author_id": row.author_id,
-        # Where the next page starts, for keyset paging (myapp.services.paging).
-        "cursor": paging.cursor_of(row),
-        "article": article_data(row, with_body),
-    }
+    entry = {"id": row.id, "author_id": row.author_id, "article": article_data(row, with_body)}
     if with_body:
         entry["body_html"] = markdown.render(row.body)
     return entry
+
+
+def _entries(rows: list[ArticleRow]) -> list[Data]:
+    """A page's entries; the last one says where the next page starts
+    (``cursor``, for keyset paging: myapp.services.paging)."""
+    entries = [_entry(row, with_body=False) for row in rows]
+    if entries:
+        entries[-1]["cursor"] = paging.cursor_of(rows[-1])
+    return entries
 
 
 # -- reads -------------------------------------------------------------------
@@ -123,7 +129,7 @@ def article_page(
 
     def load() -> Data:
         views, count = articles.list_articles(db, None, filters, limit, offset)
-        return {"items": [_entry(view, with_body=False) for view in views], "count": count}
+        return {"items": _entries(views), "count": count}
 
     shape = json.dumps(
         [filters.tag, filters.author, filters.favorited, filters.before, limit, offset]
@@ -141,7 +147,7 @@ def feed_page(
     """The viewer's own feed: personal, so never shared through the cache."""
     filters = Filters(feed_of=viewer.id, before=before)
     views, count = articles.list_articles(db, viewer, filters, limit, offset)
-    return [{**_entry(v, with_body=False), "personal": True} for v in views], count
+    return [{**entry, "personal": True} for entry in _entries(views)], count
 
 
 def profile(db: Session, cache: Cache, username: str) -> Data:
@@ -230,9 +236,14 @@ def personalise(
     cache: Cache | None = None,
     token: str | None = None,
 ) -> list[Data]:
-    """The entries' representations with ``viewer``'s flags (copies, never the
-    cached dicts); ``token``: the viewer's flags token, see :func:`flags`."""
-    if any(e.get("personal") for e in entries):
+    """The entries' representations with ``viewer``'s flags; ``token``: the
+    viewer's flags token, see :func:`flags`.
+
+    Read-only: for anyone logged out (whose flags are the stored ones, all
+    false) and for personal entries these ARE the entries' dicts, maybe
+    cached ones; a viewer's flags go into copies.
+    """
+    if viewer is None or any(e.get("personal") for e in entries):
         return [e["article"] for e in entries]
     favorited, following = flags(db, viewer, entries, cache, token)
     result = []
