@@ -29,7 +29,8 @@
   the statements of one such request no longer share a snapshot (a list's
   page and count are one statement, so they still agree). Off behind
   PgBouncer, whose statement timeout is a ``SET LOCAL`` that needs a
-  transaction. Same engines and pools: psycopg2's ``autocommit`` is set
+  transaction. Such a request may not write (``read_only_guard``). Same
+  engines and pools: psycopg2's ``autocommit`` is set
   when such a session takes a connection and unset when the connection
   goes back to the pool (both free: SQLAlchemy's ``isolation_level``
   option goes through psycopg2's ``set_isolation_level``, itself a round
@@ -162,6 +163,21 @@ def _autocommit_begin(session: Session, _transaction: Any, connection: Connectio
         connection.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
 
 
+class ReadOnlyRequestWrote(RuntimeError):
+    """A GET/HEAD/OPTIONS request changed the database (see _dbsession)."""
+
+
+def read_only_guard(session: Session, _context: Any, _instances: Any) -> None:
+    """``before_flush``: a read-only request's session never writes.
+
+    Its statements autocommit one by one, outside the request's transaction,
+    so a write there would neither roll back with the request nor purge the
+    cache: safe methods stay safe, loudly.
+    """
+    if session.info.get(AUTOCOMMIT) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
+
+
 def _autocommit_off(dbapi_connection: Any, _record: Any) -> None:
     """``checkin``: every pooled connection goes back transactional."""
     if getattr(dbapi_connection, "autocommit", False):
@@ -235,6 +251,7 @@ def get_session_factory(
         factory = sessionmaker(bind=engine, expire_on_commit=False, class_=session_class)
     dispatch_tm_events(factory)
     event.listen(factory, "after_begin", _autocommit_begin)
+    event.listen(factory, "before_flush", read_only_guard)
     return factory
 
 
@@ -242,7 +259,7 @@ def _dbsession(request: Request) -> Session:
     session = get_tm_session(request.registry["dbsession_factory"], request.tm)
     # A read-only HTTP request to a view (background jobs run as scripting
     # requests without a route, and write); only on our engines (tests bind
-    # one open connection).
+    # one open connection). It must not write (read_only_guard).
     if (
         request.method in SAFE_METHODS
         and getattr(request, "matched_route", None) is not None

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 
 from myapp import db_prepared
 from myapp.config import configure
+from myapp.db import ReadOnlyRequestWrote
+from myapp.models import Tag
 from tests.conftest import Api, base_settings, migrated_database
 
 
@@ -45,6 +47,9 @@ class App:
         config = configure(
             base_settings(url) | {"cache.enabled": "false", "jobs.runner": "inline"} | extra
         )
+        # A (wrong) view that writes on GET.
+        config.add_route("test.writes_on_get", "/api/test/writes-on-get/{name}")
+        config.add_view(_writes_on_get, route_name="test.writes_on_get", renderer="json")
         self.retried: list[BaseException] = []
         config.add_subscriber(lambda e: self.retried.append(e.exception), IBeforeRetry)
         self.wsgi = config.make_wsgi_app()
@@ -63,6 +68,12 @@ class App:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _writes_on_get(request: Any) -> dict[str, str]:
+    request.dbsession.add(Tag(name=request.matchdict["name"]))
+    request.dbsession.flush()
+    return {"wrote": "yes"}
 
 
 @pytest.fixture
@@ -85,6 +96,16 @@ def test_reads_run_in_autocommit_and_writes_in_a_transaction(app: App) -> None:
     # Back in the pool, the connection is transactional again.
     with app.engine.connect() as conn:
         assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+
+
+def test_a_read_only_request_may_not_write(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    app.api.app.get("/api/test/writes-on-get/sneaky", status=500)
+    logged = [r.exc_info[0] for r in caplog.records if r.exc_info]
+    assert ReadOnlyRequestWrote in logged
+    app.api.app.post("/api/test/writes-on-get/allowed", status=200)
+    with app.engine.connect() as conn:
+        names = set(conn.execute(text("SELECT name FROM tags")).scalars())
+    assert "sneaky" not in names and "allowed" in names
 
 
 def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:
