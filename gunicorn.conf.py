@@ -6,6 +6,7 @@ serves the process cluster (make cluster) and the containers.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -50,6 +51,17 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 def on_starting(server: Any) -> None:
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def when_ready(server: Any) -> None:
+    # The master has loaded the app (preload_app): move everything it holds
+    # into the garbage collector's permanent generation before forking, so
+    # the workers' full collections skip the ~hundreds of thousands of
+    # objects every process shares (modules, routes, mappers, compiled
+    # statements): shorter GC pauses in the tail latency, and fewer pages
+    # copied on write (the collector writes to every object it visits).
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -44,7 +44,8 @@ logged per interval, and caching resumes by itself (myapp.cache_failopen).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -274,6 +275,18 @@ def request_tokens_tween_factory(handler: Handler, registry: Registry) -> Handle
             _REQUEST_TOKENS.reset(reset)
 
     return request_tokens_tween
+
+
+@contextmanager
+def without_request_tokens() -> Iterator[None]:
+    """Run outside any request's token memo: a job run inline (in the
+    request's thread) reads the tokens as they are when it runs, not as
+    the request that dispatched it read them."""
+    reset = _REQUEST_TOKENS.set(None)
+    try:
+        yield
+    finally:
+        _REQUEST_TOKENS.reset(reset)
 
 
 def pending(session: Session) -> Pending:

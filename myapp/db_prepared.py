@@ -114,8 +114,10 @@ def _handle_error(context: Any) -> None:
         and execution is not None
         and execution.execution_options.get(OPTION)
     ):
-        # Drop this connection (its statements with it), replay the request.
+        # Drop this connection (its statements with it), not the whole pool,
+        # and replay the request.
         context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
         if context.sqlalchemy_exception is not None:
             mark_error_retryable(context.sqlalchemy_exception)
 

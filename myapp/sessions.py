@@ -197,8 +197,11 @@ def build_session_factory(settings: dict[str, Any]) -> SessionFactory:
                 deserialize=_json_loads,
                 deserialized_fails_new=True,
                 id_generator=lambda: prefixed_id(prefix),
-                # Refresh the TTL at most once a tenth of the timeout, not on
-                # every request.
+                # Meant to refresh the TTL at most once a tenth of the
+                # timeout; pyramid_session_redis (1.7) still sends an EXPIRE
+                # on every read of a session (one round trip per logged-in
+                # page; its "readheavy" pipeline never executes). Noted, not
+                # patched: the maintained fork is the one to fix it.
                 timeout_trigger=max(timeout // 10, 60),
             )
 

@@ -49,6 +49,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from sqlalchemy.exc import OperationalError
 
+from myapp.cache import without_request_tokens
 from myapp.jobs import records
 from myapp.metrics import job_event
 from myapp.models.job import Job
@@ -134,7 +135,7 @@ def run_attempt(
     request.tm = transaction.TransactionManager(explicit=True)
     request.job_id = job_id
     try:
-        with request.tm:
+        with without_request_tokens(), request.tm:
             result = func(request, *args)
             records.succeed(request.dbsession, job_id, result)
         job_event(name, "succeeded")

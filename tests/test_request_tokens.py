@@ -16,7 +16,13 @@ from pyramid.response import Response
 from pyramid_retry import RetryableException
 from sqlalchemy.engine import Connection
 
-from myapp.cache import _REQUEST_TOKENS, NO_VALUE, Pending, request_tokens_tween_factory
+from myapp.cache import (
+    _REQUEST_TOKENS,
+    NO_VALUE,
+    Pending,
+    request_tokens_tween_factory,
+    without_request_tokens,
+)
 from myapp.config import configure
 from tests.cache_support import cache_of, redis_settings, two_apps
 from tests.conftest import Api
@@ -124,6 +130,33 @@ def test_scripts_and_jobs_read_current_tokens(two_apps: tuple[Api, Api]) -> None
         assert cache.generation("lists") != before
     finally:
         env["closer"]()
+
+
+def test_a_job_run_inside_a_request_reads_current_tokens(two_apps: tuple[Api, Api]) -> None:
+    """The inline job runner runs a job in the request's thread: the job
+    does not inherit the request's memo (myapp.tasks.run_attempt)."""
+    a, b = two_apps
+    registry = a.app.app.registry
+    seen: dict[str, str] = {}
+
+    def job(request: Any) -> None:
+        seen["job"] = request.cache.generation("lists")
+
+    def handler(request: Request) -> Response:
+        seen["request"] = request.cache.generation("lists")
+        cache_of(b).purge(Pending(generations={"lists"}))  # another replica writes
+        with without_request_tokens():
+            job(request)
+        seen["request again"] = request.cache.generation("lists")
+        return Response("ok")
+
+    env = pyramid.scripting.prepare(registry=registry)
+    try:
+        request_tokens_tween_factory(handler, registry)(env["request"])
+    finally:
+        env["closer"]()
+    assert seen["request again"] == seen["request"]  # the request's own view holds
+    assert seen["job"] != seen["request"]  # the job reads the write
 
 
 def test_writes_also_purge_what_the_previous_release_trusts(two_apps: tuple[Api, Api]) -> None:
