@@ -228,13 +228,20 @@ class Cache:
         for collector in self.collectors:
             collector(session, changed, pending)
 
+    # SQLAlchemy sends both events for savepoints too (in_nested_transaction
+    # is then true): a released savepoint is not yet committed, and one rolled
+    # back leaves the transaction's earlier changes (its purges are kept:
+    # purging too much costs a miss, too little serves stale data).
     def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return
         pending = session.info.pop(PENDING, None)
         if pending is not None:
             self.purge(pending)
 
     def _after_rollback(self, session: Session) -> None:
-        session.info.pop(PENDING, None)
+        if not session.in_nested_transaction():
+            session.info.pop(PENDING, None)
 
     def invalidate_all(self) -> None:
         """Forget everything this process cached (tests start from empty)."""

@@ -20,21 +20,9 @@
 * ``request.dbsession`` is joined to the request's transaction by
   pyramid_tm + zope.sqlalchemy: commit when the view returns, abort on error.
 * The hot reads are server-side prepared statements on Postgres
-  (myapp.db_prepared; ``db.prepared_statements``, off behind PgBouncer).
-* Read-only requests (GET, HEAD, OPTIONS) run their statements in
-  autocommit (``db.autocommit_reads``, on by default; Django's default
-  too): psycopg2 would otherwise send a ``BEGIN`` before the first
-  statement and a ``ROLLBACK``/``COMMIT`` at the end, two round trips that
-  were as many as the statements a cold list page sends (one). The cost:
-  the statements of one such request no longer share a snapshot (a list's
-  page and count are one statement, so they still agree). Off behind
-  PgBouncer, whose statement timeout is a ``SET LOCAL`` that needs a
-  transaction. Such a request may not write (``read_only_guard``). Same
-  engines and pools: psycopg2's ``autocommit`` is set
-  when such a session takes a connection and unset when the connection
-  goes back to the pool (both free: SQLAlchemy's ``isolation_level``
-  option goes through psycopg2's ``set_isolation_level``, itself a round
-  trip each way).
+  (myapp.db_prepared; ``db.prepared_statements``, off behind PgBouncer),
+  and read-only requests run in autocommit (myapp.db_reads;
+  ``db.autocommit_reads``, off behind PgBouncer).
 * A unique-constraint race (``IntegrityError``) is retryable: pyramid_retry
   replays the request, and the second attempt sees the winner's row and
   answers 409 instead of 500. Serialization failures and deadlocks are marked
@@ -53,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -67,6 +56,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from myapp import db_budget, db_prepared
+from myapp.db_reads import (
+    AUTOCOMMIT,
+    autocommit_begin,
+    autocommit_off,
+    read_only_guard,
+    read_only_statements,
+)
 from myapp.db_replicas import (
     READ_FROM_REPLICA,
     WROTE,
@@ -136,11 +132,12 @@ def get_engine(
         connect_args["application_name"] = str(settings.get("db.application_name", "conduit"))
     engine = create_engine(url, connect_args=connect_args, **pool_args)
     watch_stale_connections(engine)
-    event.listen(engine, "checkin", _autocommit_off)
     if is_sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     elif timeout_ms and pgbouncer:
         event.listen(engine, "begin", _set_local_statement_timeout(timeout_ms))
+    if url.startswith("postgresql"):
+        event.listen(engine, "checkin", autocommit_off)
     prepare = asbool(settings.get("db.prepared_statements", True))
     if url.startswith("postgresql") and prepare and not pgbouncer:
         db_prepared.enable(engine)
@@ -150,38 +147,6 @@ def get_engine(
 
 
 STATEMENTS = "db.statements_since_checkout"
-AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
-
-
-def _autocommit_begin(session: Session, _transaction: Any, connection: Connection) -> None:
-    """``after_begin``: a read-only request's connection runs in autocommit.
-
-    psycopg2 sends its ``BEGIN`` with the first statement, which has not
-    been sent yet here.
-    """
-    if session.info.get(AUTOCOMMIT) and connection.dialect.name == "postgresql":
-        connection.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-
-
-class ReadOnlyRequestWrote(RuntimeError):
-    """A GET/HEAD/OPTIONS request changed the database (see _dbsession)."""
-
-
-def read_only_guard(session: Session, _context: Any, _instances: Any) -> None:
-    """``before_flush``: a read-only request's session never writes.
-
-    Its statements autocommit one by one, outside the request's transaction,
-    so a write there would neither roll back with the request nor purge the
-    cache: safe methods stay safe, loudly.
-    """
-    if session.info.get(AUTOCOMMIT) and (session.new or session.dirty or session.deleted):
-        raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
-
-
-def _autocommit_off(dbapi_connection: Any, _record: Any) -> None:
-    """``checkin``: every pooled connection goes back transactional."""
-    if getattr(dbapi_connection, "autocommit", False):
-        dbapi_connection.autocommit = False
 
 
 def watch_stale_connections(engine: Engine) -> None:
@@ -249,9 +214,12 @@ def get_session_factory(
         session_class = type("AppRoutingSession", (RoutingSession,), {"router": router})
         watch_writes(session_class)
         factory = sessionmaker(bind=engine, expire_on_commit=False, class_=session_class)
+        event.listen(factory, "after_flush", _routed_after_flush)
+        event.listen(factory, "after_commit", _routed_after_commit)
     dispatch_tm_events(factory)
-    event.listen(factory, "after_begin", _autocommit_begin)
+    event.listen(factory, "after_begin", autocommit_begin)
     event.listen(factory, "before_flush", read_only_guard)
+    event.listen(factory, "do_orm_execute", read_only_statements)
     return factory
 
 
@@ -287,22 +255,39 @@ def _route_request(request: Request, session: Session, markers: Markers) -> None
             return user_id is None or not markers.is_set(user_id)
 
         session.info[READ_FROM_REPLICA] = allowed
-    writers: set[int] = set()
+    session.info[ROUTED] = _Routed(request, markers)
 
-    def after_flush(session: Session, _context: Any) -> None:
-        # Who must read their writes: the requester, and users created now
-        # (a client that has just registered uses its new token next).
-        writers.update(obj.id for obj in session.new if isinstance(obj, User))
-        user_id = requester_id(request)
-        if user_id is not None:
-            writers.add(user_id)
 
-    def after_commit(session: Session) -> None:
-        if session.info.get(WROTE) and writers:
-            markers.set(writers)
+@dataclass
+class _Routed:
+    """A request's session on a routing factory: who must read their writes."""
 
-    event.listen(session, "after_flush", after_flush)
-    event.listen(session, "after_commit", after_commit)
+    request: Request
+    markers: Markers
+    writers: set[int] = field(default_factory=set)
+
+
+ROUTED = "db.routed"  # session.info: the _Routed of a request's session
+
+
+# Registered once on the routing session factory (per-session listeners cost
+# more than the request's own work): they act on sessions that carry a _Routed.
+def _routed_after_flush(session: Session, _context: Any) -> None:
+    routed: _Routed | None = session.info.get(ROUTED)
+    if routed is None:
+        return
+    # Who must read their writes: the requester, and users created now
+    # (a client that has just registered uses its new token next).
+    routed.writers.update(obj.id for obj in session.new if isinstance(obj, User))
+    user_id = requester_id(routed.request)
+    if user_id is not None:
+        routed.writers.add(user_id)
+
+
+def _routed_after_commit(session: Session) -> None:
+    routed: _Routed | None = session.info.get(ROUTED)
+    if routed is not None and session.info.get(WROTE) and routed.writers:
+        routed.markers.set(routed.writers)
 
 
 def requester_id(request: Request) -> int | None:

@@ -37,6 +37,7 @@ dropped and the request retried (pyramid_retry) on a fresh one.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,11 +48,17 @@ from pyramid_retry import mark_error_retryable
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+log = logging.getLogger(__name__)
+
 OPTION = "prepare"
 PREPARED = "db.prepared"  # pooled connection info: names prepared on it
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-# The connection's prepared statements are gone or no longer fit the schema.
-_STALE = (errors.InvalidSqlStatementName, errors.FeatureNotSupported)
+# psycopg2's placeholders, and its escaped percent sign, in one pass.
+_TOKEN = re.compile(r"%%|%\((\w+)\)s")
+# The connection's prepared statements are gone, or no longer fit the schema
+# (then the whole pool's do), or one already exists (a transaction-pooling
+# PgBouncer in front, without db.pgbouncer).
+_GONE = (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement)
+_SCHEMA = errors.FeatureNotSupported
 
 
 @dataclass(frozen=True)
@@ -68,12 +75,13 @@ def translate(statement: str) -> Prepared:
 
     def number(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:
+            return "%"  # sent without parameters: psycopg2 leaves it as it is
         if name not in order:
             order.append(name)
         return f"${order.index(name) + 1}"
 
-    # Sent without parameters, so psycopg2 leaves it as it is: "%%" is "%".
-    body = _PLACEHOLDER.sub(number, statement).replace("%%", "%")
+    body = _TOKEN.sub(number, statement)
     digest = hashlib.sha1(statement.encode(), usedforsecurity=False).hexdigest()[:20]
     name = f"conduit_{digest}"
     values = ", ".join(f"%({n})s" for n in order)
@@ -109,15 +117,20 @@ def _before_cursor_execute(
 
 def _handle_error(context: Any) -> None:
     execution = context.execution_context
+    error = context.original_exception
     if (
-        isinstance(context.original_exception, _STALE)
+        isinstance(error, (*_GONE, _SCHEMA))
         and execution is not None
         and execution.execution_options.get(OPTION)
     ):
-        # Drop this connection (its statements with it), not the whole pool,
-        # and replay the request.
+        if isinstance(error, errors.DuplicatePreparedStatement):
+            log.warning(
+                "prepared statement already exists: a pooler in front without db.pgbouncer?"
+            )
+        # Drop this connection (its statements with it), or after a schema
+        # change every connection of the pool; replay the request.
         context.is_disconnect = True
-        context.invalidate_pool_on_disconnect = False
+        context.invalidate_pool_on_disconnect = isinstance(error, _SCHEMA)
         if context.sqlalchemy_exception is not None:
             mark_error_retryable(context.sqlalchemy_exception)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Connection
 
-from myapp.cache import build_cache
+from myapp.cache import build_cache, pending
 from tests.cache_support import cache_of, make_app, redis_settings, two_apps
 from tests.conftest import Api, QueryCounter
 
@@ -205,3 +205,23 @@ def test_fails_open_and_recovers(
     finally:
         restarted.terminate()
         restarted.wait(5)
+
+
+def test_savepoints_keep_the_transactions_purges(
+    two_apps: tuple[Api, Api], connection: Connection
+) -> None:
+    """SQLAlchemy sends after_commit/after_rollback for savepoints too: the
+    purges wait for the transaction's own commit, and a savepoint rolled back
+    does not drop what the transaction already changed."""
+    a, _ = two_apps
+    cache = cache_of(a)
+    factory = a.app.app.registry["dbsession_factory"]
+    session = factory(bind=connection, join_transaction_mode="create_savepoint")
+    before = cache.generation("lists")
+    pending(session).generations.add("lists")
+    session.begin_nested().rollback()
+    session.begin_nested().commit()
+    assert cache.generation("lists") == before  # nothing purged before the commit
+    session.commit()
+    assert cache.generation("lists") != before
+    session.close()

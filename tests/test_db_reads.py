@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import webtest
 from pyramid_retry import IBeforeRetry
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Engine
 
 from myapp import db_prepared
 from myapp.config import configure
-from myapp.db import ReadOnlyRequestWrote
+from myapp.db_reads import ReadOnlyRequestWrote
 from myapp.models import Tag
 from tests.conftest import Api, base_settings, migrated_database
 
@@ -47,9 +47,11 @@ class App:
         config = configure(
             base_settings(url) | {"cache.enabled": "false", "jobs.runner": "inline"} | extra
         )
-        # A (wrong) view that writes on GET.
+        # (Wrong) views that write on GET: through the ORM, and with a statement.
         config.add_route("test.writes_on_get", "/api/test/writes-on-get/{name}")
         config.add_view(_writes_on_get, route_name="test.writes_on_get", renderer="json")
+        config.add_route("test.inserts_on_get", "/api/test/inserts-on-get/{name}")
+        config.add_view(_inserts_on_get, route_name="test.inserts_on_get", renderer="json")
         self.retried: list[BaseException] = []
         config.add_subscriber(lambda e: self.retried.append(e.exception), IBeforeRetry)
         self.wsgi = config.make_wsgi_app()
@@ -73,6 +75,11 @@ class App:
 def _writes_on_get(request: Any) -> dict[str, str]:
     request.dbsession.add(Tag(name=request.matchdict["name"]))
     request.dbsession.flush()
+    return {"wrote": "yes"}
+
+
+def _inserts_on_get(request: Any) -> dict[str, str]:
+    request.dbsession.execute(insert(Tag).values(name=request.matchdict["name"]))
     return {"wrote": "yes"}
 
 
@@ -100,12 +107,14 @@ def test_reads_run_in_autocommit_and_writes_in_a_transaction(app: App) -> None:
 
 def test_a_read_only_request_may_not_write(app: App, caplog: pytest.LogCaptureFixture) -> None:
     app.api.app.get("/api/test/writes-on-get/sneaky", status=500)
+    app.api.app.get("/api/test/inserts-on-get/sneakier", status=500)
     logged = [r.exc_info[0] for r in caplog.records if r.exc_info]
-    assert ReadOnlyRequestWrote in logged
+    assert logged.count(ReadOnlyRequestWrote) == 2
     app.api.app.post("/api/test/writes-on-get/allowed", status=200)
+    app.api.app.post("/api/test/inserts-on-get/allowed-too", status=200)
     with app.engine.connect() as conn:
         names = set(conn.execute(text("SELECT name FROM tags")).scalars())
-    assert "sneaky" not in names and "allowed" in names
+    assert not {"sneaky", "sneakier"} & names and {"allowed", "allowed-too"} <= names
 
 
 def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:
@@ -119,6 +128,17 @@ def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:
     names = {sql.split("(")[0].split()[1] for sql in executed}
     assert len(executed) == 6 and len(names) == 2
     assert names <= app.prepared_on_server()
+
+
+def test_only_the_usual_first_page_sizes_are_prepared(app: App) -> None:
+    """Each prepared size is kept by every connection: a client choosing
+    ``limit`` cannot make them hold a hundred statements."""
+    app.autocommit.clear()
+    app.api.get("/api/articles?limit=7", status=200)
+    app.api.get("/api/articles?limit=20", status=200)
+    app.api.get("/api/articles?limit=10", status=200)
+    prepared = [sql.startswith("EXECUTE") for sql, _on in app.autocommit]
+    assert prepared == [False, True, True]
 
 
 def test_a_connection_that_lost_its_statements_is_replaced(app: App) -> None:

@@ -199,11 +199,14 @@ def drive(app: webtest.TestApp, recorder: Recorder, s: Scene) -> None:
     get("list, keyset", f"/api/articles?limit=20&before={before}")
     get("list, deep offset", f"/api/articles?limit=20&offset={s.articles // 2}")
     get("list, viewer flags", "/api/articles?limit=20", light)
-    get("tag, popular", f"/api/articles?tag={s.popular_tag}")
+    tagged = get("tag, popular", f"/api/articles?tag={s.popular_tag}")
+    after = tagged.headers["Link"].split("before=")[1].split(">")[0]
+    get("tag, keyset", f"/api/articles?tag={s.popular_tag}&before={after}")
     get("tag, rare", f"/api/articles?tag={s.rare_tag}")
     get("tag, unknown", "/api/articles?tag=no-such-tag")
     get("author, prolific", f"/api/articles?author={s.prolific}")
     get("author, rare", f"/api/articles?author={s.rare_author}")
+    get("author, offset", f"/api/articles?author={s.prolific}&offset=1000")
     get("favorited", f"/api/articles?favorited={s.favoriter}")
     get("combined filters", f"/api/articles?tag={s.popular_tag}&author={s.prolific}")
     get("feed, few authors", "/api/articles/feed", light)
@@ -248,6 +251,8 @@ EXPECTED_INDEXES = {
     "tag, rare": {"ix_article_tags_tag_id_created_at_article_id"},
     "author, prolific": {"ix_articles_author_id_created_at_id", "pk_article_counts"},
     "author, rare": {"ix_articles_author_id_created_at_id"},
+    "author, offset": {"ix_articles_author_id_created_at_id"},
+    "tag, keyset": {"ix_article_tags_tag_id_created_at_article_id"},
     "favorited": {"pk_favorites", "pk_article_counts"},
     "feed, few authors": {"ix_articles_author_id_created_at_id", "pk_article_counts"},
     "feed, many authors": {"ix_articles_created_at_id"},
@@ -300,7 +305,15 @@ def test_lists_use_their_index(explained: list[Statement], label: str) -> None:
 
 
 # Lists whose statements are prepared (myapp.services.articles._page).
-PREPARED_LABELS = {"list", "tag, popular", "tag, rare", "author, prolific", "author, rare"}
+PREPARED_LABELS = {
+    "list",
+    "tag, popular",
+    "tag, rare",
+    "tag, keyset",
+    "author, prolific",
+    "author, rare",
+    "author, offset",
+}
 
 
 def test_prepared_statements_keep_their_plan_for_any_values(

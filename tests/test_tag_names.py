@@ -102,3 +102,47 @@ def test_the_migration_backfills_existing_articles(database_at_0003: str) -> Non
             ]
     finally:
         engine.dispose()
+
+
+def test_postgres_keeps_the_copy_whatever_writes_the_links(connection: Connection) -> None:
+    """Writers that do not know the column (the previous release during a
+    rolling deploy, a script) still get it right: the triggers of 0004."""
+
+    def run(sql: str, **params: object) -> None:
+        connection.execute(text(sql), params)
+
+    run(
+        "INSERT INTO users (username, email, password_hash, bio, created_at, updated_at) "
+        "VALUES ('old', 'old@example.com', 'x', '', now(), now())"
+    )
+    run("INSERT INTO tags (name) VALUES ('t-one'), ('t-two'), ('t-three')")
+    run(
+        "INSERT INTO articles (slug, title, description, body, author_id, favorites_count, "
+        "created_at, updated_at) SELECT 'old-code', 't', 'd', 'b', id, 0, now(), now() "
+        "FROM users WHERE username = 'old'"
+    )
+
+    def names() -> list[str]:
+        return list(
+            connection.execute(
+                text("SELECT tag_names FROM articles WHERE slug = 'old-code'")
+            ).scalar_one()
+        )
+
+    assert names() == []  # the column's default
+    link = (
+        "INSERT INTO article_tags (article_id, tag_id, position) "
+        "SELECT a.id, t.id, :position FROM articles a, tags t "
+        "WHERE a.slug = 'old-code' AND t.name = :name"
+    )
+    run(link, name="t-two", position=0)
+    run(link, name="t-one", position=1)
+    assert names() == ["t-two", "t-one"]
+    run(
+        "UPDATE article_tags SET position = 5 - position WHERE article_id = "
+        "(SELECT id FROM articles WHERE slug = 'old-code')"
+    )
+    assert names() == ["t-one", "t-two"]
+    run("DELETE FROM article_tags WHERE tag_id = (SELECT id FROM tags WHERE name = 't-one')")
+    assert names() == ["t-two"]
+    assert all(stored == linked for _, stored, linked in stored_and_linked(connection))

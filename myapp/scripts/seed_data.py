@@ -293,7 +293,8 @@ def _tag_choices(plan: Plan) -> Iterator[list[int]]:
 def _copy_array(names: list[str]) -> str:
     """A Postgres array literal of ``names`` as a COPY text field."""
     quoted = ('"' + n.replace("\\", "\\\\").replace('"', '\\"') + '"' for n in names)
-    return ("{" + ",".join(quoted) + "}").replace("\\", "\\\\")
+    field = ("{" + ",".join(quoted) + "}").replace("\\", "\\\\")
+    return field.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def article_tags(plan: Plan) -> Iterator[str]:

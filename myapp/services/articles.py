@@ -40,6 +40,12 @@ LIMIT_MAX = 100
 # Slugs that /api/articles/{slug} cannot reach because a fixed route wins.
 RESERVED_SLUGS = frozenset({"feed"})
 
+# Page sizes whose first global page is a prepared statement of its own
+# (see ``_page``): the pages' 10 and the API's default 20. Each size is one
+# more statement kept by every database connection (~100 kB each); any
+# size would let a client make each connection hold two hundred.
+FIRST_PAGE_SIZES = frozenset({10, LIMIT_DEFAULT})
+
 # The lists whose page statement is prepared at any page (see ``_page``).
 PREPARED_SHAPES = frozenset({("tag",), ("author",)})
 
@@ -142,7 +148,9 @@ def list_articles(
         lateral_feed = feed_authors <= paging.FEED_LATERAL_MAX
     after = filters.before is not None
     # The first page of the global list (the home page): its size written in.
-    first = limit if not names and not after and offset == 0 and dialect == "postgresql" else None
+    first = None
+    if not names and not after and offset == 0 and limit in FIRST_PAGE_SIZES:
+        first = limit if dialect == "postgresql" else None
     query, counted = _page(dialect, names, after, lateral_feed, bool(viewer), first)
     if viewer is not None:
         values["viewer_id"] = viewer.id

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR_RE = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+BIGINT_MAX = 2**63 - 1
 # Up to this many followed authors, the feed takes each one's newest
 # articles (followed x window index entries); beyond, Postgres plans it.
 FEED_LATERAL_MAX = 100
@@ -89,6 +90,10 @@ class Cursor:
         if match is None:
             raise Invalid({"before": ["is invalid"]})
         micros, ident = (int(group) for group in match.groups())
+        if ident > BIGINT_MAX:
+            # A bind parameter of a prepared statement is a bigint: a larger
+            # id would fail there (a 500), and no article has one.
+            raise Invalid({"before": ["is invalid"]})
         try:
             created_at = EPOCH + timedelta(microseconds=micros)
         except OverflowError:

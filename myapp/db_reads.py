@@ -1,0 +1,79 @@
+"""Read-only requests in autocommit (Postgres, psycopg2).
+
+psycopg2 sends a ``BEGIN`` before a transaction's first statement, and the
+request ends with a ``ROLLBACK``/``COMMIT``: two round trips, as many as the
+statements an uncached list page sends (one). GET, HEAD and OPTIONS requests
+to a view run their statements in autocommit instead (``db.autocommit_reads``,
+on by default, as in Django; myapp.db decides per request). The cost: the
+statements of one such request no longer share a snapshot (a list's page and
+count are one statement, so they still agree). Off behind PgBouncer, whose
+statement timeout is a ``SET LOCAL`` that needs a transaction. Jobs, which
+run as scripting requests, stay transactional.
+
+Same engines and pools: psycopg2's ``autocommit`` is set when such a session
+takes a connection and unset when the pool takes it back — both free, where
+SQLAlchemy's own ``isolation_level`` option goes through psycopg2's
+``set_isolation_level``, itself a round trip each way.
+
+Such a request may not write (:func:`read_only_guard`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import ORMExecuteState, Session
+
+log = logging.getLogger(__name__)
+
+AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
+
+
+def autocommit_begin(session: Session, _transaction: Any, connection: Connection) -> None:
+    """``after_begin``: a read-only request's connection runs in autocommit,
+    every other session's does not (whatever a connection was left in).
+
+    psycopg2 sends its ``BEGIN`` with the first statement, which has not
+    been sent yet here.
+    """
+    if connection.dialect.name == "postgresql":
+        dbapi: Any = connection.connection.dbapi_connection
+        wanted = bool(session.info.get(AUTOCOMMIT))
+        if dbapi.autocommit != wanted:
+            dbapi.autocommit = wanted
+
+
+class ReadOnlyRequestWrote(RuntimeError):
+    """A GET/HEAD/OPTIONS request changed the database (myapp.db._dbsession)."""
+
+
+def read_only_guard(session: Session, _context: Any, _instances: Any) -> None:
+    """``before_flush``: a read-only request's session never writes.
+
+    Its statements autocommit one by one, outside the request's transaction,
+    so a write there would neither roll back with the request nor purge the
+    cache: safe methods stay safe, loudly.
+    """
+    if session.info.get(AUTOCOMMIT) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
+
+
+def read_only_statements(state: ORMExecuteState) -> None:
+    """``do_orm_execute``: nor through an INSERT, UPDATE or DELETE statement."""
+    if state.session.info.get(AUTOCOMMIT) and (
+        state.is_insert or state.is_update or state.is_delete
+    ):
+        raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
+
+
+def autocommit_off(dbapi_connection: Any, record: Any) -> None:
+    """``checkin`` (Postgres engines): every pooled connection goes back
+    transactional; one that cannot is closed rather than returned as it is."""
+    try:
+        if dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False
+    except Exception as exc:  # a psycopg2 connection closed under us, say
+        log.warning("pooled connection not reset from autocommit, closing it: %s", exc)
+        record.invalidate(exc)
