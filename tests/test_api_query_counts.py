@@ -118,3 +118,15 @@ def test_comments_and_single_article_are_constant(
     api.get(f"/api/articles/{slug}/comments", token)
     # The token's user; the article; its comments with authors; follows.
     assert queries.count <= 4, queries.statements
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/articles", "/api/articles?tag=common", "/api/articles?author=prolific"]
+)
+def test_an_anonymous_list_page_is_one_statement(
+    api: Api, queries: QueryCounter, many: dict[str, Any], url: str
+) -> None:
+    """Page, authors, tag names and count in one statement (myapp.services.articles)."""
+    statements, got = count(api, queries, url, None)
+    assert got == 20
+    assert statements == 1, queries.statements
