@@ -78,12 +78,23 @@ class _CacheDeltas:
                 self.seen[key] = total
 
 
-def _sync_pool(registry: Registry) -> None:
+def _pool_syncer(registry: Registry) -> Callable[[], None]:
+    """Sets the pool gauges from the engine's pool, when they changed (each
+    set is a locked write to the multiprocess file)."""
     pool: Any = registry["db_engine"].pool
-    if hasattr(pool, "checkedout"):
-        POOL_CHECKED_OUT.set(pool.checkedout())
-        POOL_OVERFLOW.set(max(pool.overflow(), 0))
-        POOL_SIZE.set(pool.size())
+    last: list[tuple[int, int, int]] = []
+
+    def sync() -> None:
+        if not hasattr(pool, "checkedout"):
+            return
+        now = (pool.checkedout(), max(pool.overflow(), 0), pool.size())
+        if not last or last[0] != now:
+            POOL_CHECKED_OUT.set(now[0])
+            POOL_OVERFLOW.set(now[1])
+            POOL_SIZE.set(now[2])
+            last[:] = [now]
+
+    return sync
 
 
 def _count_statement(*_args: Any) -> None:
@@ -92,6 +103,8 @@ def _count_statement(*_args: Any) -> None:
 
 def metrics_tween_factory(handler: Handler, registry: Registry) -> Handler:
     cache_deltas = _CacheDeltas()
+    sync_pool = _pool_syncer(registry)
+    cache = registry.get("cache")
     # Statements per request = this counter / requests (the benchmarks use it).
     if not event.contains(registry["db_engine"], "before_cursor_execute", _count_statement):
         event.listen(registry["db_engine"], "before_cursor_execute", _count_statement)
@@ -118,9 +131,9 @@ def metrics_tween_factory(handler: Handler, registry: Registry) -> Handler:
                 )
             child[0].observe(time.perf_counter() - start)
             child[1].inc()
-            _sync_pool(registry)
-            if "cache" in registry:
-                cache_deltas.sync(registry["cache"].report())
+            sync_pool()
+            if cache is not None and cache.enabled:
+                cache_deltas.sync(cache.report())
 
     return metrics_tween
 
