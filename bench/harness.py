@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "conduit.lua"
 METRIC = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>[0-9.e+-]+)$")
@@ -136,8 +138,12 @@ def measure(
 ) -> dict[str, Any]:
     """wrk through nginx, with the app-side accounting around it."""
     before = cluster.metrics()
+    cpu_before = cpu.snapshot()
     result = wrk(cluster.topology.nginx_port, paths, seconds, connections, **kw)
+    cpu_after = cpu.snapshot()
     after = cluster.metrics()
+    # Where the CPU went, per request (bench/cpu.py): app, database, proxy...
+    result["cpu_ms_per_request"] = cpu.per_request(cpu_before, cpu_after, result["requests"])
     per_replica = {
         f"web-{i + 1}": after[p].get("requests", 0) - before[p].get("requests", 0)
         for i, p in enumerate(cluster.replica_ports())

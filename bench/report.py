@@ -29,6 +29,7 @@ COLUMNS = [
     ("queries_per_request", "SQL/req", "{:.2f}"),
     ("cache_hit_ratio", "cache hits", "{:.0%}"),
     ("requests_per_replica", "per replica", "{}"),
+    ("cpu_ms_per_request", "CPU ms/req: app / pg / nginx", "{}"),
 ]
 
 
@@ -42,6 +43,8 @@ def cell(row: dict[str, Any], key: str, fmt: str) -> str:
         return "-"
     if key == "requests_per_replica":
         return " / ".join(f"{int(v)}" for v in value.values()) or "-"
+    if key == "cpu_ms_per_request":
+        return " / ".join(f"{value.get(g, 0):.2f}" for g in ("gunicorn", "postgres", "nginx"))
     return fmt.format(value)
 
 

@@ -1,0 +1,58 @@
+"""CPU time by process group, from /proc, around a measurement.
+
+Where a request's CPU goes on a box that runs everything: the gunicorn
+workers, Postgres, Nginx, Redis, the load generator. Linux only; elsewhere
+(or without /proc) the groups come back empty.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+# Process names (/proc/<pid>/stat's comm) counted in each group.
+GROUPS = {
+    "gunicorn": ("gunicorn",),
+    "postgres": ("postgres",),
+    "nginx": ("nginx",),
+    "redis": ("redis-server",),
+    "wrk": ("wrk",),
+}
+PROC = Path("/proc")
+
+
+def snapshot() -> Counter[str]:
+    """CPU seconds (user + system) so far of every live process, by group."""
+    ticks: Counter[str] = Counter()
+    if not PROC.is_dir():
+        return ticks
+    hz = os.sysconf("SC_CLK_TCK")
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        for group, names in GROUPS.items():
+            if name in names:
+                ticks[group] += (int(fields[11]) + int(fields[12])) / hz
+    return ticks
+
+
+def per_request(before: Counter[str], after: Counter[str], requests: int) -> dict[str, float]:
+    """Milliseconds of CPU per request by group, between two snapshots.
+
+    A process that exited between them is not counted (its CPU is lost),
+    and one that started counts from zero: measure steady states only.
+    """
+    if requests <= 0:
+        return {}
+    return {
+        group: round(max(after[group] - before[group], 0.0) * 1000 / requests, 3)
+        for group in GROUPS
+        if group in after
+    }

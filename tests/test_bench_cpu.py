@@ -1,0 +1,53 @@
+"""bench/cpu.py: CPU per request by process group, read from /proc."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from bench import cpu
+from bench.report import cell
+
+
+@pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
+def test_a_snapshot_sees_the_running_services() -> None:
+    # The test database's Postgres runs here (its backends serve this suite).
+    assert cpu.snapshot()["postgres"] > 0
+
+
+def test_per_request_is_the_delta_over_the_requests() -> None:
+    before = Counter({"gunicorn": 10.0, "postgres": 2.0, "nginx": 1.0})
+    after = Counter({"gunicorn": 11.5, "postgres": 2.25, "nginx": 1.1, "wrk": 0.05})
+    assert cpu.per_request(before, after, 1000) == {
+        "gunicorn": 1.5,
+        "postgres": 0.25,
+        "nginx": 0.1,
+        "wrk": 0.05,
+    }
+    assert cpu.per_request(before, after, 0) == {}
+
+
+def test_the_report_shows_app_database_and_proxy() -> None:
+    row = {"cpu_ms_per_request": {"gunicorn": 1.5, "postgres": 0.25, "nginx": 0.1}}
+    assert cell(row, "cpu_ms_per_request", "{}") == "1.50 / 0.25 / 0.10"
+    assert cell({}, "cpu_ms_per_request", "{}") == "-"
+
+
+@pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
+def test_a_busy_process_is_counted() -> None:
+    """Our own CPU shows up under a group when the group names us."""
+    own = (cpu.PROC / "self" / "stat").read_text()
+    name = own[own.index("(") + 1 : own.rindex(")")]
+    groups = cpu.GROUPS
+    try:
+        cpu.GROUPS = {**groups, "self": (name,)}
+        before = cpu.snapshot()
+        end = time.process_time() + 0.2
+        while time.process_time() < end:
+            pass
+        spent = cpu.snapshot()["self"] - before["self"]
+    finally:
+        cpu.GROUPS = groups
+    assert spent >= 0.1
