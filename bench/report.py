@@ -11,10 +11,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+def _pyplot() -> Any:
+    """matplotlib (the ``bench`` extra), imported only to draw: the tables
+    need nothing beyond the standard library."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 COLUMNS = [
     ("scenario", "scenario", "{}"),
@@ -59,6 +66,7 @@ def plot_concurrency(rows: list[dict[str, Any]], out: Path) -> Path | None:
     rows = [r for r in rows if r["suite"] == "concurrency"]
     if not rows:
         return None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [r["connections"] for r in rows]
     for key in ("p50_ms", "p95_ms", "p99_ms"):
@@ -81,6 +89,7 @@ def plot_replicas(rows: list[dict[str, Any]], out: Path) -> Path | None:
     series: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for r in rows:
         series[r["scenario"]].append((f"{r['replicas']}x{r['workers']}", r["rps"]))
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, points in series.items():
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
@@ -99,6 +108,7 @@ def plot_sizes(rows: list[dict[str, Any]], out: Path) -> Path | None:
     if len(sizes) < 2:
         return None
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(sizes)
     for i, size in enumerate(sizes):
