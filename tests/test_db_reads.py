@@ -133,6 +133,7 @@ def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:
 def test_only_the_usual_first_page_sizes_are_prepared(app: App) -> None:
     """Each prepared size is kept by every connection: a client choosing
     ``limit`` cannot make them hold a hundred statements."""
+    app.api.article(app.api.register()["token"])  # a page with rows: one statement each
     app.autocommit.clear()
     app.api.get("/api/articles?limit=7", status=200)
     app.api.get("/api/articles?limit=20", status=200)
