@@ -138,9 +138,8 @@ def get_engine(
         event.listen(engine, "begin", _set_local_statement_timeout(timeout_ms))
     if url.startswith("postgresql"):
         event.listen(engine, "checkin", autocommit_off)
-    prepare = asbool(settings.get("db.prepared_statements", True))
-    if url.startswith("postgresql") and prepare and not pgbouncer:
-        db_prepared.enable(engine)
+        if asbool(settings.get("db.prepared_statements", True)) and not pgbouncer:
+            db_prepared.enable(engine)
     # A child process must not reuse the parent's sockets; see module docs.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine

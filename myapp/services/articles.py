@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -101,8 +102,9 @@ def _page(
     lateral_feed: bool,
     personal: bool,
     first: int | None = None,
-) -> tuple[Select[Any], bool]:
-    """The page statement for one shape of list, and whether it counts too.
+) -> tuple[Select[Any], Select[Any] | None]:
+    """The page statement for one shape of list, and the counter query it
+    carries as its ``total`` column (None: the list has no counter).
 
     Built once per shape (a few dozen exist), so SQLAlchemy's compiled
     cache finds it by identity instead of walking a new statement per
@@ -125,7 +127,7 @@ def _page(
         query = query.add_columns(total.scalar_subquery().label("total"))
     if names in PREPARED_SHAPES or first is not None:
         query = query.execution_options(prepare=True)
-    return query, total is not None
+    return query, total
 
 
 @lru_cache(maxsize=16)
@@ -135,7 +137,7 @@ def _count(names: tuple[str, ...]) -> Select[Any]:
 
 def list_articles(
     db: Session, viewer: User | None, filters: Filters, limit: int, offset: int
-) -> tuple[list[ArticleRow], int]:
+) -> tuple[Sequence[ArticleRow], int]:
     dialect = db.get_bind().dialect.name
     names = paging.given(filters)
     values = paging.params(filters, limit, offset)
@@ -151,14 +153,13 @@ def list_articles(
     first = None
     if not names and not after and offset == 0 and limit in FIRST_PAGE_SIZES:
         first = limit if dialect == "postgresql" else None
-    query, counted = _page(dialect, names, after, lateral_feed, bool(viewer), first)
+    query, total = _page(dialect, names, after, lateral_feed, bool(viewer), first)
     if viewer is not None:
         values["viewer_id"] = viewer.id
-    rows = list(db.execute(query, values).all())
-    if counted and rows:
-        count = rows[0].total
-    elif counted:
-        count = counts.maintained(db, filters)
+    rows = db.execute(query, values).all()
+    if total is not None:
+        # A page past the end has no row to carry the count: ask the counter.
+        count = rows[0].total if rows else db.execute(total, values).scalar() or 0
     if count is None:
         count = int(db.execute(_count(names), values).scalar() or 0)
     return rows, int(count)

@@ -169,12 +169,6 @@ def conditions(names: tuple[str, ...]) -> list[ColumnElement[bool]]:
     return found
 
 
-def only(filters: Filters) -> str | None:
-    """The one filter in use ("tag", "feed_of", ...), "" for none, None for several."""
-    names = given(filters)
-    return names[0] if len(names) == 1 else ("" if not names else None)
-
-
 def page_ids(
     names: tuple[str, ...], after: bool, lateral_feed: bool = False, first: int | None = None
 ) -> Select[Any]:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from pyramid.config import Configurator
 from sqlalchemy import inspect, literal, select, union_all
@@ -50,7 +50,15 @@ def timestamp(value: Any) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
-def profile_data(user: User, following: bool = False) -> Data:
+class _Profile(Protocol):
+    """A user, or an article row with its author's columns."""
+
+    username: str
+    bio: str | None
+    image: str | None
+
+
+def profile_data(user: _Profile, following: bool = False) -> Data:
     return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
 
 
@@ -64,12 +72,7 @@ def article_data(row: ArticleRow, with_body: bool = True) -> Data:
         "updatedAt": timestamp(row.updated_at),
         "favorited": bool(row.favorited),
         "favoritesCount": row.favorites_count,
-        "author": {
-            "username": row.username,
-            "bio": row.bio,
-            "image": row.image,
-            "following": bool(row.following),
-        },
+        "author": profile_data(row, bool(row.following)),
     }
     if with_body:
         data["body"] = row.body
@@ -84,7 +87,7 @@ def _entry(row: ArticleRow, with_body: bool) -> Data:
     return entry
 
 
-def _entries(rows: list[ArticleRow]) -> list[Data]:
+def _entries(rows: Sequence[ArticleRow]) -> list[Data]:
     """A page's entries; the last one says where the next page starts
     (``cursor``, for keyset paging: myapp.services.paging)."""
     entries = [_entry(row, with_body=False) for row in rows]
