@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pyramid.config import Configurator
 from pyramid.settings import asbool
+
+from myapp.request import Configurator
 
 # (setting key, environment variable, coercer)
 ENVIRONMENT_SETTINGS: list[tuple[str, str, Callable[[str], Any]]] = [

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -72,6 +74,35 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class utc_text(FunctionElement[str]):
+    """A timestamp column as UTC ISO 8601 text with microseconds, written by
+    the database: ``2016-02-18T03:22:56.637123Z``.
+
+    A list page prints forty timestamps. Read as datetimes, each costs the
+    driver's parsing, :class:`UTCDateTime`'s conversion and Python's
+    formatting (~4 us a row); as text, two slices (myapp.services.public).
+    Postgres formats it in its own time zone-independent way (``AT TIME ZONE
+    'UTC'``); SQLite already stores this text, with a space for the ``T``
+    (SQLAlchemy writes every datetime with its six fraction digits).
+    """
+
+    type = String()
+    name = "utc_text"
+    inherit_cache = True
+
+
+@compiles(utc_text, "postgresql")
+def _utc_text_postgresql(element: utc_text, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 15) || 'Z'"
 
 
 class Base(DeclarativeBase):

@@ -31,7 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from myapp.models import Article, ArticleTag, Favorite, Tag, User
 from myapp.models.article import SLUG_MAX
-from myapp.models.meta import utcnow
+from myapp.models.meta import utc_text, utcnow
 from myapp.services import counts, paging, rules
 from myapp.services.errors import ErrorMap, Forbidden, NotFound
 from myapp.services.paging import ARTICLES, FAVORITES, FOLLOWS, USERS
@@ -51,8 +51,8 @@ FIRST_PAGE_SIZES = frozenset({10, LIMIT_DEFAULT})
 PREPARED_SHAPES = frozenset({("tag",), ("author",)})
 
 # An article as one viewer sees it: the article's columns (``body`` only for
-# single reads), the author's ``username``/``bio``/``image``, and the
-# viewer's ``favorited``/``following``.
+# single reads; ``created`` and ``updated`` as UTC text), the author's
+# ``username``/``bio``/``image``, and the viewer's ``favorited``/``following``.
 ArticleRow = Row[Any]
 
 
@@ -87,7 +87,10 @@ def _viewer_select(personal: bool, with_body: bool) -> Select[Any]:
         favorited, following = false().label("favorited"), false().label("following")
     a = ARTICLES.c
     columns = [a.id, a.slug, a.title, a.description, a.tag_names, a.favorites_count]
-    columns += [a.created_at, a.updated_at, a.author_id]
+    # The timestamps as the API prints them, but to the microsecond (the
+    # cursor's precision): text the database writes (models.meta.utc_text).
+    columns += [utc_text(a.created_at).label("created"), utc_text(a.updated_at).label("updated")]
+    columns += [a.author_id]
     if with_body:
         columns.append(a.body)
     columns += [USERS.c.username, USERS.c.bio, USERS.c.image, favorited, following]

@@ -101,9 +101,10 @@ class Cursor:
         return cls(created_at, ident)
 
 
-def cursor_of(row: Any) -> str:
-    """The cursor just after ``row`` (anything with ``created_at`` and ``id``)."""
-    return Cursor(row.created_at, row.id).encode()
+def cursor_of(created: str, ident: int) -> str:
+    """The cursor just after the article ``ident`` created at ``created``
+    (UTC ISO 8601 text with microseconds, as ``utc_text`` reads it)."""
+    return Cursor(datetime.fromisoformat(created), ident).encode()
 
 
 # The statements below are built once per *shape* of list (which filters,

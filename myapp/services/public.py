@@ -51,7 +51,7 @@ def timestamp(value: Any) -> str:
 
 
 class _Profile(Protocol):
-    """A user, or an article row with its author's columns."""
+    """A user, or anything with a user's public columns."""
 
     username: str
     bio: str | None
@@ -63,27 +63,37 @@ def profile_data(user: _Profile, following: bool = False) -> Data:
 
 
 def article_data(row: ArticleRow, with_body: bool = True) -> Data:
+    # By key from the row's mapping: a Row's attributes cost ~0.3 us each,
+    # a dozen per article, twenty articles a page.
+    m = row._mapping
     data: Data = {
-        "slug": row.slug,
-        "title": row.title,
-        "description": row.description,
-        "tagList": list(row.tag_names),
-        "createdAt": timestamp(row.created_at),
-        "updatedAt": timestamp(row.updated_at),
-        "favorited": bool(row.favorited),
-        "favoritesCount": row.favorites_count,
-        "author": profile_data(row, bool(row.following)),
+        "slug": m["slug"],
+        "title": m["title"],
+        "description": m["description"],
+        "tagList": list(m["tag_names"]),
+        # utc_text's microseconds, cut to the spec's milliseconds.
+        "createdAt": m["created"][:23] + "Z",
+        "updatedAt": m["updated"][:23] + "Z",
+        "favorited": bool(m["favorited"]),
+        "favoritesCount": m["favorites_count"],
+        "author": {
+            "username": m["username"],
+            "bio": m["bio"],
+            "image": m["image"],
+            "following": bool(m["following"]),
+        },
     }
     if with_body:
-        data["body"] = row.body
+        data["body"] = m["body"]
     return data
 
 
 def _entry(row: ArticleRow, with_body: bool) -> Data:
     """A cache entry: the representation plus the ids that flags need."""
-    entry = {"id": row.id, "author_id": row.author_id, "article": article_data(row, with_body)}
+    m = row._mapping
+    entry = {"id": m["id"], "author_id": m["author_id"], "article": article_data(row, with_body)}
     if with_body:
-        entry["body_html"] = markdown.render(row.body)
+        entry["body_html"] = markdown.render(m["body"])
     return entry
 
 
@@ -92,7 +102,8 @@ def _entries(rows: Sequence[ArticleRow]) -> list[Data]:
     (``cursor``, for keyset paging: myapp.services.paging)."""
     entries = [_entry(row, with_body=False) for row in rows]
     if entries:
-        entries[-1]["cursor"] = paging.cursor_of(rows[-1])
+        last = rows[-1]._mapping
+        entries[-1]["cursor"] = paging.cursor_of(last["created"], last["id"])
     return entries
 
 

@@ -1,0 +1,54 @@
+"""The request class carries the request methods: none is applied per request (myapp.request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import webtest
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.scripting import prepare
+
+from myapp.config import configure
+
+
+def _probe_app(settings: dict[str, Any], seen: list[Request]) -> Any:
+    config = configure(settings)
+
+    def probe(request: Request) -> Response:
+        seen.append(request)
+        # Extensions from three places: our own, pyramid_tm's, the cache's.
+        assert request.dbsession is request.dbsession  # reified
+        request.tm.get()
+        return Response(type(request.cache).__name__)
+
+    config.add_route("probe", "/probe")
+    config.add_view(probe, route_name="probe")
+    return config.make_wsgi_app()
+
+
+def test_every_request_is_one_class_with_the_extensions(app_settings: dict[str, Any]) -> None:
+    seen: list[Request] = []
+    app = webtest.TestApp(_probe_app(app_settings, seen))
+    assert app.get("/probe").text == "Cache"
+    app.get("/probe")
+    first, second = seen
+    # Pyramid's own way builds a class for each request; ours is built once.
+    assert type(first) is type(second)
+    assert issubclass(type(first), Request)
+    assert "dbsession" in vars(type(first)) and "tm" in vars(type(first))
+    # Reified per request, not shared between them.
+    assert first.dbsession is not second.dbsession
+
+
+def test_a_request_made_elsewhere_still_gets_the_extensions(
+    app_settings: dict[str, Any],
+) -> None:
+    app = configure(app_settings).make_wsgi_app()
+    # What a script does: its own request, then pyramid.scripting.prepare.
+    env = prepare(request=Request.blank("/"), registry=app.registry)
+    try:
+        assert env["request"].dbsession is not None
+        assert callable(env["request"].dispatch)
+    finally:
+        env["closer"]()
