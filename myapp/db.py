@@ -62,6 +62,7 @@ from myapp.db_reads import (
     autocommit_off,
     read_only_guard,
     read_only_statements,
+    reader,
 )
 from myapp.db_replicas import (
     READ_FROM_REPLICA,
@@ -371,5 +372,8 @@ def includeme(config: Configurator) -> None:
         if not settings.get("redis.url"):
             log.warning("read replicas without redis.url: read-your-writes holds per process only")
     config.add_request_method(_dbsession, "dbsession", reify=True)
+    # The public reads' connection (myapp.db_reads.reader): the session, or
+    # for an anonymous read a Core connection without the Session around it.
+    config.add_request_method(reader, "dbreads", reify=True)
     mark_error_retryable(IntegrityError)
     config.scan("myapp.db_errors")

@@ -16,6 +16,16 @@ SQLAlchemy's own ``isolation_level`` option goes through psycopg2's
 ``set_isolation_level``, itself a round trip each way.
 
 Such a request may not write (:func:`read_only_guard`).
+
+``request.dbreads`` (:func:`reader`): the public reads of such a request (a
+list page, an article, the tags) need no ORM objects, no unit of work and
+no two-phase commit, so an anonymous one runs them on a plain Core
+connection: checked out from the engine the request's session would read
+from (a replica, or the primary after the user's write), in autocommit,
+returned when the request ends. The Session's machinery around one
+statement (its transaction, the data manager's commit, the identity map)
+cost more CPU than SQLAlchemy Core's execution of it (docs/database.md,
+"The cost of one uncached read"). Any other request gets its session.
 """
 
 from __future__ import annotations
@@ -23,12 +33,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyramid.request import Request
+from sqlalchemy import literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session
 
 log = logging.getLogger(__name__)
 
 AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
+
+# What the public reads run on: a request's session, or a Core connection.
+Reader = Session | Connection
+# Any plain SELECT: asks a routing session where its reads would go.
+_A_READ = select(literal(1))
 
 
 def autocommit_begin(session: Session, _transaction: Any, connection: Connection) -> None:
@@ -77,3 +94,34 @@ def autocommit_off(dbapi_connection: Any, record: Any) -> None:
     except Exception as exc:  # a psycopg2 connection closed under us, say
         log.warning("pooled connection not reset from autocommit, closing it: %s", exc)
         record.invalidate(exc)
+
+
+def dialect_name(db: Reader) -> str:
+    """The database's dialect (``postgresql``, ``sqlite``) behind ``db``."""
+    return (db.get_bind() if isinstance(db, Session) else db).dialect.name
+
+
+def reader(request: Request) -> Reader:
+    """``request.dbreads``: where this request's public reads run (module docs).
+
+    A Core connection for an anonymous read-only request whose session has
+    not started; the session for anything else: writes, a request with
+    credentials (its viewer's own rows go through the session anyway, one
+    connection is enough), a session already in use, the tests' sessions
+    bound to one open connection.
+    """
+    session: Session = request.dbsession
+    if (
+        not session.info.get(AUTOCOMMIT)
+        or session.in_transaction()
+        or "Authorization" in request.headers
+        or request.cookies
+    ):
+        return session
+    engine = session.get_bind(clause=_A_READ)  # replica routing decides, as for the session
+    conn = engine.connect()
+    if conn.dialect.name == "postgresql":
+        # As autocommit_begin does for sessions; autocommit_off undoes it at checkin.
+        conn.connection.dbapi_connection.autocommit = True
+    request.add_finished_callback(lambda _request: conn.close())
+    return conn

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import webtest
+from pyramid.events import NewResponse
 from pyramid_retry import IBeforeRetry
 from sqlalchemy import event, insert, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 from myapp import db_prepared
 from myapp.config import configure
@@ -169,5 +171,43 @@ def test_both_can_be_turned_off(url: str, settings: dict[str, str]) -> None:
         assert app.api.get(f"/api/articles?tag={tag}").json["articlesCount"] == 1
         assert app.autocommit and not any(on for _sql, on in app.autocommit)
         assert not any(sql.startswith("EXECUTE") for sql, _on in app.autocommit)
+    finally:
+        app.close()
+
+
+def test_anonymous_public_reads_skip_the_session(url: str) -> None:
+    """request.dbreads (myapp.db_reads.reader): a Core connection for an
+    anonymous read, back in the pool when the request ends; the session
+    for everything else."""
+    app = App(url)
+    used: list[tuple[str, str, type]] = []
+
+    def record(event: Any) -> None:
+        request = event.request
+        if "dbreads" in request.__dict__:
+            used.append((request.method, request.path, type(request.__dict__["dbreads"])))
+
+    app.wsgi.registry.registerHandler(record, (NewResponse,))
+    try:
+        token = app.api.register()["token"]
+        slug = app.api.article(token, tagList=["core"])["slug"]  # POST: its session
+        assert app.api.get("/api/articles?tag=core").json["articlesCount"] == 1
+        assert app.api.get(f"/api/articles/{slug}").json["article"]["tagList"] == ["core"]
+        assert "core" in app.api.get("/api/tags").json["tags"]
+        app.api.get("/api/articles?tag=core", token)  # credentials: the session
+        app.api.app.get("/", status=200)  # a page, anonymous
+        app.api.app.get("/", headers={"Cookie": "x=1"}, status=200)  # a cookie: the session
+        kinds = [(method, path, issubclass(kind, Session)) for method, path, kind in used]
+        assert kinds == [
+            ("POST", "/api/articles", True),
+            ("GET", "/api/articles", False),
+            ("GET", f"/api/articles/{slug}", False),
+            ("GET", "/api/tags", False),
+            ("GET", "/api/articles", True),
+            ("GET", "/", False),
+            ("GET", "/", True),
+        ]
+        assert all(issubclass(kind, Connection) for *_, kind in used[1:4] + used[5:6])
+        assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         app.close()

@@ -112,12 +112,15 @@ def explain(engine: Engine, statements: list[Statement], analyze: bool = False) 
 def generic_plan(cursor: Any, statement: Statement) -> dict[str, Any]:
     """The plan Postgres makes for the prepared statement without its values."""
     prepared = db_prepared.translate(statement.sql)
+    # A name of its own: this pooled connection may hold the app's statement.
+    name = f"explain_{prepared.name}"
     cursor.execute("SET plan_cache_mode = force_generic_plan")
     try:
-        cursor.execute(prepared.prepare)
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {prepared.execute}", statement.params)
+        cursor.execute(prepared.prepare.replace(prepared.name, name, 1))
+        execute = prepared.execute.replace(prepared.name, name, 1)
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {execute}", statement.params)
         result = cursor.fetchone()[0]
-        cursor.execute(f"DEALLOCATE {prepared.name}")
+        cursor.execute(f"DEALLOCATE {name}")
     finally:
         cursor.execute("RESET plan_cache_mode")
     document = json.loads(result) if isinstance(result, str) else result

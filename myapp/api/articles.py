@@ -40,10 +40,19 @@ def _before(request: Request) -> str | None:
 def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> None:
     """A full page links to the next one by cursor: ``Link: <...>; rel="next"``."""
     cursor = entries[-1].get("cursor") if len(entries) == limit else None
-    if cursor:
-        query = [(k, v) for k, v in request.GET.items() if k not in ("offset", "before")]
-        url = f"{request.path_url}?{urlencode([*query, ('before', cursor)])}"
-        request.response.headers["Link"] = f'<{url}>; rel="next"'
+    if not cursor:
+        return
+    params = request.GET
+    if "offset" in params or "before" in params:
+        query = [(k, v) for k, v in params.items() if k not in ("offset", "before")]
+        next_query = urlencode([*query, ("before", cursor)])
+    else:
+        # The usual case: the client's own query string, and the cursor
+        # (digits and a dash: nothing to quote). Re-encoding it cost more
+        # than the rest of the link.
+        given = request.environ.get("QUERY_STRING", "")
+        next_query = f"{given}&before={cursor}" if given else f"before={cursor}"
+    request.response.headers["Link"] = f'<{request.path_url}?{next_query}>; rel="next"'
 
 
 def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
@@ -58,7 +67,7 @@ def _single(
     request: Request, viewer: User | None, slug: str, fresh: bool = False
 ) -> dict[str, Any]:
     """One article for ``viewer``; ``fresh`` after a write, whose purge waits for the commit."""
-    entry = public.article(request.dbsession, request.cache, slug, fresh=fresh)
+    entry = public.article(request.dbreads, request.cache, slug, fresh=fresh)
     # After a write, the viewer's cached flags are purged only at commit: query them.
     cache = None if fresh else request.cache
     token = identities.flags_token(request, viewer)
@@ -80,7 +89,7 @@ def list_articles(request: Request) -> dict[str, Any]:
     )
     viewer = optional_user(request)
     limit, offset = _paging(request)
-    entries, count = public.article_page(request.dbsession, request.cache, filters, limit, offset)
+    entries, count = public.article_page(request.dbreads, request.cache, filters, limit, offset)
     _link_next(request, entries, limit)
     return _page(request, viewer, entries, count)
 

@@ -18,4 +18,4 @@ from myapp.viewcache import shared_response
     decorator=shared_response("lists"),
 )
 def tags(request: Request) -> dict[str, Any]:
-    return {"tags": public.tags(request.dbsession, request.cache)}
+    return {"tags": public.tags(request.dbreads, request.cache)}

@@ -54,7 +54,7 @@ def article_list(request: Request, filters: Filters, number: int) -> Page:
     # their own tokens (myapp.identities), the page then needs no round trip.
     viewer = request.identity
     entries, count = public.article_page(
-        request.dbsession, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
+        request.dbreads, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
     )
     token = identities.flags_token(request, viewer)
     return Page(
@@ -71,7 +71,7 @@ def feed(request: Request, viewer: User, number: int) -> Page:
 
 def article(request: Request, slug: str) -> tuple[Data, str]:
     """The article as the viewer sees it, and its sanitized HTML body."""
-    entry = public.article(request.dbsession, request.cache, slug)
+    entry = public.article(request.dbreads, request.cache, slug)
     viewer = request.identity
     token = identities.flags_token(request, viewer)
     data = public.personalise(request.dbsession, viewer, [entry], request.cache, token)[0]
@@ -88,4 +88,4 @@ def profile(request: Request, username: str) -> Data:
 
 
 def popular_tags(request: Request) -> list[str]:
-    return public.tags(request.dbsession, request.cache)[:SIDEBAR_TAGS]
+    return public.tags(request.dbreads, request.cache)[:SIDEBAR_TAGS]

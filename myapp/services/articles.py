@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, false, fun
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from myapp.db_reads import Reader, dialect_name
 from myapp.models import Article, ArticleTag, Favorite, Tag, User
 from myapp.models.article import SLUG_MAX
 from myapp.models.meta import utc_text, utcnow
@@ -139,9 +140,9 @@ def _count(names: tuple[str, ...]) -> Select[Any]:
 
 
 def list_articles(
-    db: Session, viewer: User | None, filters: Filters, limit: int, offset: int
+    db: Reader, viewer: User | None, filters: Filters, limit: int, offset: int
 ) -> tuple[Sequence[ArticleRow], int]:
-    dialect = db.get_bind().dialect.name
+    dialect = dialect_name(db)
     names = paging.given(filters)
     values = paging.params(filters, limit, offset)
     count = None
@@ -168,7 +169,7 @@ def list_articles(
     return rows, int(count)
 
 
-def get_view(db: Session, viewer: User | None, slug: str) -> ArticleRow:
+def get_view(db: Reader, viewer: User | None, slug: str) -> ArticleRow:
     query = _single(bool(viewer))
     values: dict[str, Any] = {"slug": slug}
     if viewer is not None:
@@ -330,7 +331,7 @@ def _bump_favorites(db: Session, article: Article, delta: int) -> None:
     set_committed_value(article, "favorites_count", int(new_count or 0))
 
 
-def all_tags(db: Session) -> list[str]:
+def all_tags(db: Reader) -> list[str]:
     """Tags in use, most used first."""
     # The counters know every tag's use: no count over all the links.
     names = counts.tags_by_use(db)

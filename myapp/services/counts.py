@@ -30,6 +30,7 @@ from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from myapp.db_reads import Reader, dialect_name
 from myapp.models import ArticleCount, Follow, Tag, User
 from myapp.services import paging
 
@@ -102,9 +103,9 @@ def feed(db: Session, follower_id: int) -> tuple[int, int]:
     return int(articles), int(authors)
 
 
-def tags_by_use(db: Session) -> list[str] | None:
+def tags_by_use(db: Reader) -> list[str] | None:
     """Tags in use, most used first (None where counters are not kept)."""
-    if db.get_bind().dialect.name != "postgresql":
+    if dialect_name(db) != "postgresql":
         return None
     query = (
         select(Tag.name)
