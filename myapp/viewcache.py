@@ -38,7 +38,7 @@ from typing import Any
 from pyramid.request import Request
 from pyramid.response import Response
 
-from myapp.httpcache import is_personal, personal_cookies
+from myapp.httpcache import body_etag, is_personal, personal_cookies
 
 View = Callable[[Any, Request], Response]
 REGION = "views"
@@ -61,7 +61,7 @@ def _freeze(response: Response) -> dict[str, Any]:
         "body": body,
         "content_type": response.content_type,
         "charset": response.charset,
-        "etag": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        "etag": body_etag(body),
         "headers": [(k, v) for k, v in response.headers.items() if k in KEPT_HEADERS],
     }
 

@@ -64,9 +64,7 @@ def profile_data(user: _Profile, following: bool = False) -> Data:
 
 
 def article_data(m: Mapping[str, Any], with_body: bool = True) -> Data:
-    """An article row's representation, from the row's ``_mapping``: by key,
-    because a Row's attributes cost ~0.3 us each, a dozen per article, twenty
-    articles a page."""
+    """An article row's representation, from the row as a dict (``_entry``)."""
     data: Data = {
         "slug": m["slug"],
         "title": m["title"],
@@ -91,7 +89,9 @@ def article_data(m: Mapping[str, Any], with_body: bool = True) -> Data:
 
 def _entry(row: ArticleRow, with_body: bool) -> Data:
     """A cache entry: the representation plus the ids that flags need."""
-    m = row._mapping
+    # A plain dict of the row: a Row's attributes cost ~0.3 us each and its
+    # ``_mapping`` half that; a dozen per article, twenty articles a page.
+    m = dict(zip(row._fields, row, strict=True))
     entry = {"id": m["id"], "author_id": m["author_id"], "article": article_data(m, with_body)}
     if with_body:
         entry["body_html"] = markdown.render(m["body"])
@@ -104,7 +104,7 @@ def _entries(rows: Sequence[ArticleRow]) -> list[Data]:
     entries = [_entry(row, with_body=False) for row in rows]
     if entries:
         last = entries[-1]
-        last["cursor"] = paging.cursor_of(rows[-1]._mapping["created"], last["id"])
+        last["cursor"] = paging.cursor_of(rows[-1].created, last["id"])
     return entries
 
 
