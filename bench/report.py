@@ -62,6 +62,26 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([head, rule, *body])
 
 
+def ceiling_ratios(rows: list[dict[str, Any]]) -> str | None:
+    """Each replicas-suite run as a share of the bare WSGI hello of its shape."""
+    rows = [r for r in rows if r["suite"] == "replicas"]
+    hello = {
+        (r["replicas"], r["workers"]): r["rps"] for r in rows if r["scenario"] == "bare WSGI hello"
+    }
+    lines = [
+        "| replicas x workers | scenario | req/s | bare WSGI req/s | share |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ceiling = hello.get((r["replicas"], r["workers"]))
+        if r["scenario"] != "bare WSGI hello" and ceiling:
+            lines.append(
+                f"| {r['replicas']} x {r['workers']} | {r['scenario']} | {r['rps']:,.1f} "
+                f"| {ceiling:,.1f} | {r['rps'] / ceiling:.1%} |"
+            )
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
 def plot_concurrency(rows: list[dict[str, Any]], out: Path) -> Path | None:
     rows = [r for r in rows if r["suite"] == "concurrency"]
     if not rows:
@@ -132,6 +152,9 @@ def write_report(jsonl: Path) -> Path:
     parts = [f"# Benchmark run {jsonl.stem}", "", f"Raw rows: `{jsonl.name}`.", ""]
     for suite in dict.fromkeys(r["suite"] for r in rows):
         parts += [f"## {suite}", "", table([r for r in rows if r["suite"] == suite]), ""]
+    ratios = ceiling_ratios(rows)
+    if ratios:
+        parts += ["## Share of the bare WSGI ceiling, same shape", "", ratios, ""]
     for plot in (plot_concurrency(rows, out), plot_replicas(rows, out), plot_sizes(rows, out)):
         if plot:
             parts += [f"![{plot.stem}]({plot.name})", ""]

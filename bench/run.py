@@ -33,6 +33,7 @@ SERVER = "postgresql://postgres@127.0.0.1:5432"
 RESULTS = ROOT / "bench" / "results"
 LIST_PATH = "/api/articles?limit=20"
 LIST = "GET " + LIST_PATH
+HELLO = "bare WSGI hello"
 WRITES = ROOT / "bench" / "wrk" / "writes.lua"
 
 
@@ -173,20 +174,25 @@ def suite_cache(bench: Bench, size: int, url: str) -> None:
 
 
 def suite_replicas(bench: Bench, size: int, url: str) -> None:
-    """Issue 6: 1, 2, 3 replicas (same total workers, and more workers) vs the bare ceiling.
+    """Issues 6 and 7: replicas x workers, each against the bare ceiling of the same shape.
 
-    Nginx's micro-cache is off here (the replicas are what is measured), but
-    for one last run that shows what it adds in front of 3 x 2.
+    Per shape, back to back (this box drifts by 10-20% over minutes, so a
+    ratio is only worth something between runs a minute apart): the bare
+    WSGI hello, the list with the app's cache off, then warm. Nginx's
+    micro-cache is off here (the replicas are what is measured), but for
+    one last run that shows what it adds in front of 3 x 2.
     """
-    shapes = [(1, 6), (2, 3), (3, 2), (1, 2), (2, 2)]
-    for app in ("bench.hello:app", None):
-        for replicas, workers in shapes:
-            topology = Topology(replicas=replicas, workers=workers, app=app)
+    shapes = [(1, 6), (2, 3), (3, 2), (3, 1), (1, 2), (2, 2)]
+    runs = [("bench.hello:app", True), (None, False), (None, True)]
+    for replicas, workers in shapes:
+        for app, cache in runs:
+            topology = Topology(replicas=replicas, workers=workers, app=app, cache=cache)
             with cluster_for(url, topology) as cluster:
                 if app:
-                    bench.run("replicas", size, cluster, "bare WSGI hello", ["/"])
+                    bench.run("replicas", size, cluster, HELLO, ["/"])
                 else:
-                    bench.run("replicas", size, cluster, LIST + " (app cache)", [LIST_PATH])
+                    name = LIST + (" (app cache)" if cache else " (app cache off)")
+                    bench.run("replicas", size, cluster, name, [LIST_PATH])
     with cluster_for(url, Topology(replicas=3, workers=2, nginx_cache=True)) as cluster:
         bench.run("replicas", size, cluster, LIST + " (nginx cache)", [LIST_PATH])
 

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from bench import cpu
-from bench.report import cell
+from bench.report import ceiling_ratios, cell
 
 
 @pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
@@ -33,6 +33,28 @@ def test_the_report_shows_app_database_and_proxy() -> None:
     row = {"cpu_ms_per_request": {"gunicorn": 1.5, "postgres": 0.25, "nginx": 0.1}}
     assert cell(row, "cpu_ms_per_request", "{}") == "1.50 / 0.25 / 0.10"
     assert cell({}, "cpu_ms_per_request", "{}") == "-"
+
+
+def test_each_run_is_a_share_of_the_ceiling_of_its_own_shape() -> None:
+    def run(replicas: int, workers: int, scenario: str, rps: float) -> dict[str, object]:
+        return {"suite": "replicas", "replicas": replicas, "workers": workers,
+                "scenario": scenario, "rps": rps}  # fmt: skip
+
+    rows = [
+        run(3, 2, "bare WSGI hello", 4000.0),
+        run(3, 2, "list (app cache off)", 800.0),
+        run(3, 1, "bare WSGI hello", 5000.0),
+        run(3, 1, "list (app cache off)", 1250.0),
+        run(2, 2, "list (app cache off)", 900.0),  # no ceiling measured: no share
+    ]
+    table = ceiling_ratios(rows)
+    assert table is not None
+    lines = table.splitlines()[2:]
+    assert lines == [
+        "| 3 x 2 | list (app cache off) | 800.0 | 4,000.0 | 20.0% |",
+        "| 3 x 1 | list (app cache off) | 1,250.0 | 5,000.0 | 25.0% |",
+    ]
+    assert ceiling_ratios([run(3, 2, "bare WSGI hello", 1.0)]) is None
 
 
 @pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
