@@ -14,8 +14,12 @@ import tempfile
 from typing import Any
 
 bind = os.environ.get("BIND", "127.0.0.1:6543")
-# Processes, not threads: the app is CPU-bound Python between queries.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+# Processes, not threads: the app is CPU-bound Python between queries. One
+# per CPU, plus one to run while the others wait for Postgres: more only
+# trade CPU caches (the uncached list served ~20% fewer requests with six
+# workers than with three on two CPUs: docs/database.md, "Workers per core").
+# Replicas on one host share its CPUs: set WEB_CONCURRENCY for each.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("WEB_THREADS", 1))
 # Import the app once in the master and fork: faster starts, shared memory.
 # The SQLAlchemy engine's pool is dropped in each child after the fork

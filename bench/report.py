@@ -65,16 +65,18 @@ def table(rows: list[dict[str, Any]]) -> str:
 def ceiling_ratios(rows: list[dict[str, Any]]) -> str | None:
     """Each replicas-suite run as a share of the bare WSGI hello of its shape."""
     rows = [r for r in rows if r["suite"] == "replicas"]
-    hello = {
-        (r["replicas"], r["workers"]): r["rps"] for r in rows if r["scenario"] == "bare WSGI hello"
-    }
+    # Each run against the latest hello of its shape before it (a file may hold several).
+    hello: dict[tuple[int, int], float] = {}
     lines = [
         "| replicas x workers | scenario | req/s | bare WSGI req/s | share |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
+        if r["scenario"] == "bare WSGI hello":
+            hello[(r["replicas"], r["workers"])] = r["rps"]
+            continue
         ceiling = hello.get((r["replicas"], r["workers"]))
-        if r["scenario"] != "bare WSGI hello" and ceiling:
+        if ceiling:
             lines.append(
                 f"| {r['replicas']} x {r['workers']} | {r['scenario']} | {r['rps']:,.1f} "
                 f"| {ceiling:,.1f} | {r['rps'] / ceiling:.1%} |"

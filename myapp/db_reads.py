@@ -34,16 +34,14 @@ import logging
 from typing import Any
 
 from pyramid.request import Request
-from sqlalchemy import literal, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Executable, literal, select
+from sqlalchemy.engine import Connection, CursorResult, Dialect, ScalarResult
 from sqlalchemy.orm import ORMExecuteState, Session
 
 log = logging.getLogger(__name__)
 
 AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
 
-# What the public reads run on: a request's session, or a Core connection.
-Reader = Session | Connection
 # Any plain SELECT: asks a routing session where its reads would go.
 _A_READ = select(literal(1))
 
@@ -96,6 +94,49 @@ def autocommit_off(dbapi_connection: Any, record: Any) -> None:
         record.invalidate(exc)
 
 
+class CoreReads:
+    """An anonymous read's Core connection, checked out at its first
+    statement (a request the cache answers takes none) from the engine the
+    request's session would read from, in autocommit; returned when the
+    request ends (:func:`reader`). Offers what the public reads use."""
+
+    def __init__(self, session: Session):
+        self._session = session
+        self._conn: Connection | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._session.get_bind().dialect
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            # Replica routing decides here, as it would for the session.
+            conn = self._session.get_bind(clause=_A_READ).connect()
+            if conn.dialect.name == "postgresql":
+                # As autocommit_begin does for sessions; autocommit_off undoes it at checkin.
+                conn.connection.dbapi_connection.autocommit = True
+            self._conn = conn
+        return self._conn
+
+    def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        return self.connection().execute(statement, parameters)
+
+    def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        return self.connection().scalar(statement, parameters)
+
+    def scalars(self, statement: Executable, parameters: Any = None) -> ScalarResult[Any]:
+        return self.connection().scalars(statement, parameters)
+
+    def close(self, _request: Request | None = None) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+# What the public reads run on: a request's session, or a Core connection.
+Reader = Session | CoreReads
+
+
 def dialect_name(db: Reader) -> str:
     """The database's dialect (``postgresql``, ``sqlite``) behind ``db``."""
     return (db.get_bind() if isinstance(db, Session) else db).dialect.name
@@ -104,11 +145,12 @@ def dialect_name(db: Reader) -> str:
 def reader(request: Request) -> Reader:
     """``request.dbreads``: where this request's public reads run (module docs).
 
-    A Core connection for an anonymous read-only request whose session has
+    :class:`CoreReads` for an anonymous read-only request whose session has
     not started; the session for anything else: writes, a request with
-    credentials (its viewer's own rows go through the session anyway, one
-    connection is enough), a session already in use, the tests' sessions
-    bound to one open connection.
+    credentials or cookies (its viewer's rows go through the session
+    anyway: one connection is enough), a session already in use, the
+    tests' sessions bound to one open connection. A view that reads through
+    the session as well should use the session for everything.
     """
     session: Session = request.dbsession
     if (
@@ -118,10 +160,8 @@ def reader(request: Request) -> Reader:
         or request.cookies
     ):
         return session
-    engine = session.get_bind(clause=_A_READ)  # replica routing decides, as for the session
-    conn = engine.connect()
-    if conn.dialect.name == "postgresql":
-        # As autocommit_begin does for sessions; autocommit_off undoes it at checkin.
-        conn.connection.dbapi_connection.autocommit = True
-    request.add_finished_callback(lambda _request: conn.close())
-    return conn
+    reads = CoreReads(session)
+    # First among the finished callbacks: Pyramid stops at the first one
+    # that raises (a session store's, say), and the connection must go back.
+    request.finished_callbacks.appendleft(reads.close)
+    return reads

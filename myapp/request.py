@@ -13,7 +13,9 @@ database.md, "The cost of one uncached read").
 registers it as the request factory, and tells the router there is
 nothing left to apply. Everything else keeps working as Pyramid documents
 it: the extensions stay registered, so ``pyramid.scripting.prepare`` (pshell,
-scripts, jobs) still applies them to a request made elsewhere.
+scripts, jobs) still applies them to a request made elsewhere. (Not
+``request.invoke_subrequest`` with a plain ``Request.blank``: build the
+subrequest from ``request.registry``'s request factory; the app makes none.)
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ import webtest
 from pyramid.events import NewResponse
 from pyramid_retry import IBeforeRetry
 from sqlalchemy import event, insert, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from myapp import db_prepared
 from myapp.config import configure
-from myapp.db_reads import ReadOnlyRequestWrote
+from myapp.db_reads import CoreReads, ReadOnlyRequestWrote
 from myapp.models import Tag
 from tests.conftest import Api, base_settings, migrated_database
 
@@ -207,7 +207,57 @@ def test_anonymous_public_reads_skip_the_session(url: str) -> None:
             ("GET", "/", False),
             ("GET", "/", True),
         ]
-        assert all(issubclass(kind, Connection) for *_, kind in used[1:4] + used[5:6])
+        assert all(issubclass(kind, CoreReads) for *_, kind in used[1:4] + used[5:6])
+        assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        app.close()
+
+
+class Checkouts:
+    """The most connections the engine's pool had out at once, and how many checkouts."""
+
+    def __init__(self, engine: Engine):
+        self.out = self.most = self.count = 0
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+
+    def _checkout(self, *_args: Any) -> None:
+        self.out += 1
+        self.count += 1
+        self.most = max(self.most, self.out)
+
+    def _checkin(self, *_args: Any) -> None:
+        self.out -= 1
+
+    def during(self, call: Any) -> tuple[int, int]:
+        """(most connections out at once, checkouts) while ``call`` runs."""
+        self.most = self.count = 0
+        call()
+        return self.most, self.count
+
+
+@pytest.mark.parametrize("cache", ["false", "true"])
+def test_a_request_holds_one_connection_at_most(url: str, cache: str) -> None:
+    app = App(url, **{"cache.enabled": cache})
+    checkouts = Checkouts(app.engine)
+    try:
+        token = app.api.register()["token"]
+        slug = app.api.article(token, tagList=["once"])["slug"]
+        app.api.app.post_json(
+            f"/api/articles/{slug}/comments", {"comment": {"body": "hi"}},
+            headers={"Authorization": f"Token {token}"}, extra_environ={},
+        )  # fmt: skip
+        # (The article page always reads its comments and the article's row.)
+        for path, cached in [("/", True), ("/tag/once", True), (f"/article/{slug}", False),
+                             ("/api/articles?tag=once", True), (f"/api/articles/{slug}", True),
+                             ("/api/tags", True)]:  # fmt: skip
+            most, _count = checkouts.during(lambda p=path: app.api.app.get(p, status=200))
+            # Never two at once (with the cache on, a write may have stored it already).
+            assert most == 1 if cache == "false" else most <= 1, path
+            if cache == "true" and cached:
+                # Asked again: the cache answers, no connection is taken.
+                again = checkouts.during(lambda p=path: app.api.app.get(p, status=200))
+                assert again == (0, 0), (path, again)
         assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         app.close()

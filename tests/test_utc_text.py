@@ -47,7 +47,12 @@ def test_sqlite(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'stamps.sqlite'}")
     with engine.begin() as conn:
         rows = _roundtrip(conn)
+        # Written by something else than SQLAlchemy, without a fraction.
+        conn.exec_driver_sql("INSERT INTO stamps (id, at) VALUES (9, '2026-01-02 03:04:05')")
+        stamps = Table("stamps", MetaData(), autoload_with=conn)
+        bare = conn.scalar(select(utc_text(stamps.c.at)).where(stamps.c.id == 9))
     engine.dispose()
+    assert bare == "2026-01-02T03:04:05.000000Z"
     # SQLite keeps SQLAlchemy's text: the value with its six fraction digits.
     assert all(len(text) == len("2016-02-18T03:22:56.123456Z") for _, text in rows)
     _check(rows)

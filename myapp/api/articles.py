@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,9 @@ from myapp.resources import USER
 from myapp.services import articles, paging, public
 from myapp.services.articles import LIMIT_DEFAULT, LIMIT_MAX, Filters
 from myapp.viewcache import shared_response
+
+# A query string that may be copied into a header as it is (no ``<>;"``, spaces, raw bytes).
+_PLAIN_QUERY = re.compile(r"[\w.~%+=&-]*", re.ASCII)
 
 # The query parameters the list reads (any other bypasses the views cache).
 LIST_PARAMS = ("tag", "author", "favorited", "limit", "offset", "before")
@@ -43,14 +47,14 @@ def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> N
     if not cursor:
         return
     params = request.GET
-    if "offset" in params or "before" in params:
+    given = request.environ.get("QUERY_STRING", "")
+    if "offset" in params or "before" in params or not _PLAIN_QUERY.fullmatch(given):
         query = [(k, v) for k, v in params.items() if k not in ("offset", "before")]
         next_query = urlencode([*query, ("before", cursor)])
     else:
-        # The usual case: the client's own query string, and the cursor
-        # (digits and a dash: nothing to quote). Re-encoding it cost more
-        # than the rest of the link.
-        given = request.environ.get("QUERY_STRING", "")
+        # The usual case: the client's own query string when it is plainly
+        # encoded, and the cursor (digits and a dash: nothing to quote).
+        # Re-encoding it cost more than the rest of the link.
         next_query = f"{given}&before={cursor}" if given else f"before={cursor}"
     request.response.headers["Link"] = f'<{request.path_url}?{next_query}>; rel="next"'
 

@@ -105,7 +105,9 @@ def _utc_text_postgresql(element: utc_text, compiler: Any, **kw: Any) -> str:
 @compiles(utc_text, "sqlite")
 def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 15) || 'Z'"
+    # (A value written without a fraction, by CURRENT_TIMESTAMP say, gets one.)
+    padded = f"({column} || '.000000')"
+    return f"substr({column}, 1, 10) || 'T' || substr({padded}, 12, 15) || 'Z'"
 
 
 class Base(DeclarativeBase):

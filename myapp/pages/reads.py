@@ -70,8 +70,11 @@ def feed(request: Request, viewer: User, number: int) -> Page:
 
 
 def article(request: Request, slug: str) -> tuple[Data, str]:
-    """The article as the viewer sees it, and its sanitized HTML body."""
-    entry = public.article(request.dbreads, request.cache, slug)
+    """The article as the viewer sees it, and its sanitized HTML body.
+
+    On the session: the article page reads its comments through it too.
+    """
+    entry = public.article(request.dbsession, request.cache, slug)
     viewer = request.identity
     token = identities.flags_token(request, viewer)
     data = public.personalise(request.dbsession, viewer, [entry], request.cache, token)[0]
