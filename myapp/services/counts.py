@@ -24,6 +24,7 @@ milliseconds); for a blog, publishing is rare next to reading.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, bindparam, func, select, text
@@ -107,13 +108,19 @@ def tags_by_use(db: Reader) -> list[str] | None:
     """Tags in use, most used first (None where counters are not kept)."""
     if dialect_name(db) != "postgresql":
         return None
-    query = (
+    return list(db.scalars(_tags_by_use()))
+
+
+@lru_cache(maxsize=1)
+def _tags_by_use() -> Select[tuple[str]]:
+    # Built once: building it from the ORM attributes cost a tenth of an
+    # uncached home page's CPU.
+    return (
         select(Tag.name)
         .join(ArticleCount, (ArticleCount.key == Tag.id) & (ArticleCount.scope == TAG))
         .where(ArticleCount.articles > 0)
         .order_by(ArticleCount.articles.desc(), Tag.name)
     )
-    return list(db.scalars(query))
 
 
 def _by_user(scope: str, param: str) -> Select[tuple[int]]:
