@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -63,25 +64,37 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def ceiling_ratios(rows: list[dict[str, Any]]) -> str | None:
-    """Each replicas-suite run as a share of the bare WSGI hello of its shape."""
-    rows = [r for r in rows if r["suite"] == "replicas"]
-    # Each run against the latest hello of its shape before it (a file may hold several).
+    """Each replicas-suite run as a share of the bare WSGI hello of its shape
+    (the latest one before it), and the median share where there were rounds."""
     hello: dict[tuple[int, int], float] = {}
+    shares: dict[tuple[int, int, str], list[float]] = defaultdict(list)
     lines = [
         "| replicas x workers | scenario | req/s | bare WSGI req/s | share |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        if r["scenario"] == "bare WSGI hello":
-            hello[(r["replicas"], r["workers"])] = r["rps"]
+        shape = (r.get("replicas"), r.get("workers"))
+        if r["suite"] != "replicas":
             continue
-        ceiling = hello.get((r["replicas"], r["workers"]))
-        if ceiling:
+        if r["scenario"] == "bare WSGI hello":
+            hello[shape] = r["rps"]
+        elif ceiling := hello.get(shape):
+            shares[(*shape, r["scenario"])].append(r["rps"] / ceiling)
             lines.append(
-                f"| {r['replicas']} x {r['workers']} | {r['scenario']} | {r['rps']:,.1f} "
+                f"| {shape[0]} x {shape[1]} | {r['scenario']} | {r['rps']:,.1f} "
                 f"| {ceiling:,.1f} | {r['rps'] / ceiling:.1%} |"
             )
-    return "\n".join(lines) if len(lines) > 2 else None
+    if not shares:
+        return None
+    if any(len(values) > 1 for values in shares.values()):
+        lines += ["", "| replicas x workers | scenario | rounds | median share | min - max |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for (replicas, workers, scenario), values in shares.items():
+            lines.append(
+                f"| {replicas} x {workers} | {scenario} | {len(values)} "
+                f"| {statistics.median(values):.1%} | {min(values):.1%} - {max(values):.1%} |"
+            )
+    return "\n".join(lines)
 
 
 def plot_concurrency(rows: list[dict[str, Any]], out: Path) -> Path | None:

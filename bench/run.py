@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run [--suites cache,replicas,scale,writes,concurrency]
                                   [--sizes 10000,1000000] [--seconds 10]
+                                  [--repeat 3] [--shapes 3x2,3x1]
 
 Datasets are seeded once with ``myapp-seed`` into ``conduit_bench_<size>``
 on the local Postgres and kept for later runs. Each suite starts the process
@@ -133,10 +134,21 @@ def endpoints(fx: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
+SHAPES = [(1, 6), (2, 3), (3, 2), (3, 1), (1, 2), (2, 2)]
+
+
 class Bench:
-    def __init__(self, seconds: int, out: Path):
+    def __init__(
+        self,
+        seconds: int,
+        out: Path,
+        repeat: int = 1,
+        shapes: list[tuple[int, int]] | None = None,
+    ):
         self.seconds = seconds
         self.out = out
+        self.repeat = repeat  # the replicas suite's rounds per shape
+        self.shapes = shapes or SHAPES
         self.rows: list[dict[str, Any]] = []
 
     def record(self, suite: str, size: int, topology: Topology, scenario: str, **kw: Any) -> None:
@@ -178,13 +190,13 @@ def suite_replicas(bench: Bench, size: int, url: str) -> None:
 
     Per shape, back to back (this box drifts by 10-20% over minutes, so a
     ratio is only worth something between runs a minute apart): the bare
-    WSGI hello, the list with the app's cache off, then warm. Nginx's
+    WSGI hello, the list with the app's cache off, then warm (``--repeat``
+    rounds of the three; the report gives each share and their median). Nginx's
     micro-cache is off here (the replicas are what is measured), but for
     one last run that shows what it adds in front of 3 x 2.
     """
-    shapes = [(1, 6), (2, 3), (3, 2), (3, 1), (1, 2), (2, 2)]
-    runs = [("bench.hello:app", True), (None, False), (None, True)]
-    for replicas, workers in shapes:
+    runs = [("bench.hello:app", True), (None, False), (None, True)] * bench.repeat
+    for replicas, workers in bench.shapes:
         for app, cache in runs:
             topology = Topology(replicas=replicas, workers=workers, app=app, cache=cache)
             with cluster_for(url, topology) as cluster:
@@ -255,11 +267,14 @@ def main() -> None:
     parser.add_argument("--suites", default=",".join(SUITES))
     parser.add_argument("--sizes", default="10000")
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=1, help="replicas suite: rounds per shape")
+    parser.add_argument("--shapes", default="", help="replicas suite: e.g. 3x2,3x1 (default: all)")
     parser.add_argument("--name", default=datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{args.name}.jsonl"
-    bench = Bench(args.seconds, out)
+    shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes.split(",") if shape]
+    bench = Bench(args.seconds, out, args.repeat, shapes)  # type: ignore[arg-type]
     for size in (int(s) for s in args.sizes.split(",")):
         url = ensure_dataset(size)
         for suite in args.suites.split(","):

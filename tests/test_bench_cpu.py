@@ -55,6 +55,19 @@ def test_each_run_is_a_share_of_the_ceiling_of_its_own_shape() -> None:
         "| 3 x 1 | list (app cache off) | 1,250.0 | 5,000.0 | 25.0% |",
     ]
     assert ceiling_ratios([run(3, 2, "bare WSGI hello", 1.0)]) is None
+    # Rounds: each against the hello just before it, then the median of the shares.
+    rounds = [
+        run(1, 2, "bare WSGI hello", 1000.0),
+        run(1, 2, "list", 200.0),
+        run(1, 2, "bare WSGI hello", 2000.0),
+        run(1, 2, "list", 500.0),
+        run(1, 2, "bare WSGI hello", 1000.0),
+        run(1, 2, "list", 300.0),
+    ]
+    table = ceiling_ratios(rounds)
+    assert table is not None
+    assert "| 1 x 2 | list | 500.0 | 2,000.0 | 25.0% |" in table.splitlines()
+    assert table.splitlines()[-1] == "| 1 x 2 | list | 3 | 25.0% | 20.0% - 30.0% |"
 
 
 @pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
