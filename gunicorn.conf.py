@@ -32,6 +32,9 @@ preload_app = True
 max_requests = int(os.environ.get("MAX_REQUESTS", 20000))
 max_requests_jitter = int(os.environ.get("MAX_REQUESTS_JITTER", 2000))
 timeout = int(os.environ.get("WEB_TIMEOUT", 30))
+# Each worker signals it is alive by touching a file after every request; in
+# memory, not on the container's disk (overlay), where that write can stall.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # On SIGTERM, stop accepting and give in-flight requests this long.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", 20))
 keepalive = int(os.environ.get("KEEPALIVE", 5))
