@@ -58,8 +58,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from myapp import db_budget, db_prepared
 from myapp.db_reads import (
     AUTOCOMMIT,
+    SAFE_METHODS,
     autocommit_begin,
     autocommit_off,
+    autocommit_read,
     read_only_guard,
     read_only_statements,
     reader,
@@ -99,9 +101,6 @@ def normalize_url(url: str | None) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
-
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_engine(
@@ -228,12 +227,7 @@ def _dbsession(request: Request) -> Session:
     # A read-only HTTP request to a view (background jobs run as scripting
     # requests without a route, and write); only on our engines (tests bind
     # one open connection). It must not write (read_only_guard).
-    if (
-        request.method in SAFE_METHODS
-        and getattr(request, "matched_route", None) is not None
-        and request.registry.get("db_autocommit_reads")
-        and isinstance(session.bind, Engine)
-    ):
+    if autocommit_read(request) and isinstance(session.bind, Engine):
         session.info[AUTOCOMMIT] = True
     markers: Markers | None = request.registry.get("db_markers")
     if markers is not None:

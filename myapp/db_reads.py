@@ -31,16 +31,18 @@ cost more CPU than SQLAlchemy Core's execution of it (docs/database.md,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pyramid.request import Request
 from sqlalchemy import Executable, literal, select
-from sqlalchemy.engine import Connection, CursorResult, Dialect, ScalarResult
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, ScalarResult
 from sqlalchemy.orm import ORMExecuteState, Session
 
 log = logging.getLogger(__name__)
 
 AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Any plain SELECT: asks a routing session where its reads would go.
 _A_READ = select(literal(1))
@@ -97,21 +99,17 @@ def autocommit_off(dbapi_connection: Any, record: Any) -> None:
 class CoreReads:
     """An anonymous read's Core connection, checked out at its first
     statement (a request the cache answers takes none) from the engine the
-    request's session would read from, in autocommit; returned when the
-    request ends (:func:`reader`). Offers what the public reads use."""
+    request's reads go to, in autocommit; returned when the request ends
+    (:func:`reader`). Offers what the public reads use."""
 
-    def __init__(self, session: Session):
-        self._session = session
+    def __init__(self, engine: Callable[[], Engine], dialect: Dialect):
+        self._engine = engine  # asked at the first statement: replica routing decides then
+        self.dialect = dialect
         self._conn: Connection | None = None
-
-    @property
-    def dialect(self) -> Dialect:
-        return self._session.get_bind().dialect
 
     def connection(self) -> Connection:
         if self._conn is None:
-            # Replica routing decides here, as it would for the session.
-            conn = self._session.get_bind(clause=_A_READ).connect()
+            conn = self._engine().connect()
             if conn.dialect.name == "postgresql":
                 # As autocommit_begin does for sessions; autocommit_off undoes it at checkin.
                 conn.connection.dbapi_connection.autocommit = True
@@ -133,6 +131,17 @@ class CoreReads:
             conn.close()
 
 
+def autocommit_read(request: Request) -> bool:
+    """Whether ``request`` is a read-only HTTP request to a view, on an app
+    that reads in autocommit (background jobs run as scripting requests
+    without a route, and write)."""
+    return (
+        request.method in SAFE_METHODS
+        and getattr(request, "matched_route", None) is not None
+        and bool(request.registry.get("db_autocommit_reads"))
+    )
+
+
 # What the public reads run on: a request's session, or a Core connection.
 Reader = Session | CoreReads
 
@@ -152,15 +161,21 @@ def reader(request: Request) -> Reader:
     tests' sessions bound to one open connection. A view that reads through
     the session as well should use the session for everything.
     """
-    session: Session = request.dbsession
-    if (
-        not session.info.get(AUTOCOMMIT)
-        or session.in_transaction()
-        or "Authorization" in request.headers
-        or request.cookies
-    ):
-        return session
-    reads = CoreReads(session)
+    if "Authorization" in request.headers or request.cookies:
+        return request.dbsession
+    registry = request.registry
+    reads: CoreReads | None = None
+    if "dbsession" not in request.__dict__ and registry.get("db_router") is None:
+        # No replicas: the engine is known without making the session.
+        bind = registry["dbsession_factory"].kw.get("bind")
+        if isinstance(bind, Engine) and autocommit_read(request):
+            reads = CoreReads(lambda: bind, bind.dialect)
+    if reads is None:
+        session: Session = request.dbsession
+        if not session.info.get(AUTOCOMMIT) or session.in_transaction():
+            return session
+        # Replica routing decides, as it would for the session's reads.
+        reads = CoreReads(lambda: session.get_bind(clause=_A_READ), session.get_bind().dialect)
     # First among the finished callbacks: Pyramid stops at the first one
     # that raises (a session store's, say), and the connection must go back.
     request.finished_callbacks.appendleft(reads.close)

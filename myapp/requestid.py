@@ -24,6 +24,8 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
+from myapp.headers import set_headers
+
 Handler = Callable[[Request], Response]
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -76,8 +78,7 @@ def request_id_tween_factory(handler: Handler, registry: Registry) -> Handler:
             response = handler(request)
         finally:
             REQUEST_ID.reset(token)
-        response.headers["X-Request-ID"] = request_id
-        response.headers["X-Replica"] = replica
+        set_headers(response, {"X-Request-ID": request_id, "X-Replica": replica})
         return response
 
     return request_id_tween

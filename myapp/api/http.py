@@ -14,6 +14,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from myapp.errors import error_response
+from myapp.headers import set_headers
 from myapp.requestid import url_is_text
 
 Handler = Callable[[Request], Response]
@@ -53,7 +54,7 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
             response = handler(request)
         # The API authenticates with a header, never a cookie, so any origin
         # may call it: "*" cannot leak a session.
-        response.headers.update(CORS_HEADERS)
+        set_headers(response, CORS_HEADERS)
         # RealWorld asks for an explicit charset on JSON.
         if response.content_type == "application/json" and not response.charset:
             response.charset = "utf-8"
