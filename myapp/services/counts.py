@@ -81,10 +81,10 @@ def maintained_query(dialect: str, names: tuple[str, ...]) -> Select[tuple[int]]
 
 def maintained(db: Session, filters: Filters) -> int | None:
     """The list's article count from the counters; None when it is not kept."""
-    names = paging.given(filters)
-    if names == ("feed_of",) and db.get_bind().dialect.name == "postgresql":
+    names, dialect = paging.given(filters), dialect_name(db)
+    if names == ("feed_of",) and dialect == "postgresql":
         return feed(db, filters.feed_of)[0]  # type: ignore[arg-type]
-    query = maintained_query(db.get_bind().dialect.name, names)
+    query = maintained_query(dialect, names)
     if query is None:
         return None
     values = {name: getattr(filters, name) for name in names}

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pyramid.config import Configurator
 from sqlalchemy import inspect, literal, select, union_all
@@ -51,15 +51,7 @@ def timestamp(value: Any) -> str:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
-class _Profile(Protocol):
-    """A user, or anything with a user's public columns."""
-
-    username: str
-    bio: str | None
-    image: str | None
-
-
-def profile_data(user: _Profile, following: bool = False) -> Data:
+def profile_data(user: User, following: bool = False) -> Data:
     return {"username": user.username, "bio": user.bio, "image": user.image, "following": following}
 
 
