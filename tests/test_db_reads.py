@@ -178,14 +178,17 @@ def test_both_can_be_turned_off(url: str, settings: dict[str, str]) -> None:
 def test_anonymous_public_reads_skip_the_session(url: str) -> None:
     """request.dbreads (myapp.db_reads.reader): a Core connection for an
     anonymous read, back in the pool when the request ends; the session
-    for everything else."""
+    for everything else. An anonymous read never makes the Session at all."""
     app = App(url)
     used: list[tuple[str, str, type]] = []
+    sessions: list[tuple[str, str]] = []
 
     def record(event: Any) -> None:
         request = event.request
         if "dbreads" in request.__dict__:
             used.append((request.method, request.path, type(request.__dict__["dbreads"])))
+        if "dbsession" in request.__dict__:
+            sessions.append((request.method, request.path))
 
     app.wsgi.registry.registerHandler(record, (NewResponse,))
     try:
@@ -208,6 +211,12 @@ def test_anonymous_public_reads_skip_the_session(url: str) -> None:
             ("GET", "/", True),
         ]
         assert all(issubclass(kind, CoreReads) for *_, kind in used[1:4] + used[5:6])
+        assert sessions == [
+            ("POST", "/api/users"),
+            ("POST", "/api/articles"),
+            ("GET", "/api/articles"),
+            ("GET", "/"),
+        ]
         assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         app.close()

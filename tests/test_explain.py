@@ -83,6 +83,8 @@ class Recorder:
         prepared = context is not None and bool(context.execution_options.get("prepare"))
         if prepared:
             sql = context.statement  # not the EXECUTE it became (myapp.db_prepared)
+        elif (original := db_prepared.statement_of(sql)) is not None:
+            sql, prepared = original, True  # db_prepared.fetch's EXECUTE: no context
         if not many and sql.lstrip().upper().startswith(EXPLAINED):
             with self.lock:
                 self.statements.append(Statement(self.label, sql, params, prepared=prepared))

@@ -46,3 +46,19 @@ def test_writes_and_errors_are_not_cacheable(api: Api) -> None:
     assert not created.cache_control.public
     missing = api.get("/api/articles/no-such-article", status=404)
     assert missing.cache_control.no_store and not missing.etag
+
+
+def test_conditional_answers_only_when_asked(api: Api) -> None:
+    """WebOb's conditional machinery runs only for a request with a
+    conditional header; the answers are the same either way."""
+    author = api.register()
+    api.article(author["token"], title="Ranged")
+    plain = api.get("/api/articles")
+    assert plain.etag and plain.status_code == 200 and plain.body
+    ranged = api.app.get("/api/articles", headers={"Range": "bytes=0-9"}, status=206)
+    assert ranged.body == plain.body[:10]
+    assert ranged.headers["Content-Range"] == f"bytes 0-9/{len(plain.body)}"
+    head = api.app.head("/api/articles", status=200)
+    assert head.body == b"" and head.etag == plain.etag
+    head = api.app.head("/api/articles", headers={"If-None-Match": f'"{plain.etag}"'}, status=304)
+    assert head.body == b""

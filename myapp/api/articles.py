@@ -62,7 +62,9 @@ def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> N
 def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
     token = identities.flags_token(request, viewer)
     return {
-        "articles": public.personalise(request.dbsession, viewer, entries, request.cache, token),
+        "articles": public.personalise(
+            identities.flags_session(request, viewer), viewer, entries, request.cache, token
+        ),
         "articlesCount": count,
     }
 
@@ -75,7 +77,11 @@ def _single(
     # After a write, the viewer's cached flags are purged only at commit: query them.
     cache = None if fresh else request.cache
     token = identities.flags_token(request, viewer)
-    return {"article": public.personalise(request.dbsession, viewer, [entry], cache, token)[0]}
+    return {
+        "article": public.personalise(
+            identities.flags_session(request, viewer), viewer, [entry], cache, token
+        )[0]
+    }
 
 
 @view_config(

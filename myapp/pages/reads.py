@@ -58,7 +58,11 @@ def article_list(request: Request, filters: Filters, number: int) -> Page:
     )
     token = identities.flags_token(request, viewer)
     return Page(
-        public.personalise(request.dbsession, viewer, entries, request.cache, token), count, number
+        public.personalise(
+            identities.flags_session(request, viewer), viewer, entries, request.cache, token
+        ),
+        count,
+        number,
     )
 
 
@@ -66,7 +70,11 @@ def feed(request: Request, viewer: User, number: int) -> Page:
     entries, count = public.feed_page(
         request.dbsession, viewer, PAGE_SIZE, (number - 1) * PAGE_SIZE
     )
-    return Page(public.personalise(request.dbsession, viewer, entries), count, number)
+    return Page(
+        public.personalise(identities.flags_session(request, viewer), viewer, entries),
+        count,
+        number,
+    )
 
 
 def article(request: Request, slug: str) -> tuple[Data, str]:
@@ -77,7 +85,9 @@ def article(request: Request, slug: str) -> tuple[Data, str]:
     entry = public.article(request.dbsession, request.cache, slug)
     viewer = request.identity
     token = identities.flags_token(request, viewer)
-    data = public.personalise(request.dbsession, viewer, [entry], request.cache, token)[0]
+    data = public.personalise(
+        identities.flags_session(request, viewer), viewer, [entry], request.cache, token
+    )[0]
     return data, entry["body_html"]
 
 

@@ -9,10 +9,11 @@ more column. Only a page past the end (no rows to carry the count), the
 feed (whose counters pick its plan) and combined filters (no counter)
 count in a second statement.
 
-Reads return plain rows (``ArticleRow``), not ORM objects: a list page is
-read, serialised and forgotten, and building twenty ``Article`` and
-``User`` instances with their identity-map bookkeeping cost more than the
-query itself. Each shape of statement is built once (see ``_page``).
+Reads return plain rows (``ArticleRow``: dicts by column name), not ORM
+objects: a list page is read, serialised and forgotten, and building twenty
+``Article`` and ``User`` instances with their identity-map bookkeeping cost
+more than the query itself. Each shape of statement is built once (see
+``_page``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from functools import lru_cache
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import ColumnElement, Row, Select, bindparam, exists, false, func, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, false, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from myapp import db_reads
 from myapp.db_reads import Reader, dialect_name
 from myapp.models import Article, ArticleTag, Favorite, Tag, User
 from myapp.models.article import SLUG_MAX
@@ -54,7 +56,7 @@ PREPARED_SHAPES = frozenset({("tag",), ("author",)})
 # An article as one viewer sees it: the article's columns (``body`` only for
 # single reads; ``created`` and ``updated`` as UTC text), the author's
 # ``username``/``bio``/``image``, and the viewer's ``favorited``/``following``.
-ArticleRow = Row[Any]
+ArticleRow = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -160,10 +162,10 @@ def list_articles(
     query, total = _page(dialect, names, after, lateral_feed, bool(viewer), first)
     if viewer is not None:
         values["viewer_id"] = viewer.id
-    rows = db.execute(query, values).all()
+    rows = db_reads.rows(db, query, values)
     if total is not None:
         # A page past the end has no row to carry the count: ask the counter.
-        count = rows[0].total if rows else db.execute(total, values).scalar() or 0
+        count = rows[0]["total"] if rows else db.execute(total, values).scalar() or 0
     if count is None:
         count = int(db.execute(_count(names), values).scalar() or 0)
     return rows, int(count)
@@ -174,10 +176,10 @@ def get_view(db: Reader, viewer: User | None, slug: str) -> ArticleRow:
     values: dict[str, Any] = {"slug": slug}
     if viewer is not None:
         values["viewer_id"] = viewer.id
-    row = db.execute(query, values).first()
-    if row is None:
+    found = db_reads.rows(db, query, values)
+    if not found:
         raise NotFound("article")
-    return row
+    return found[0]
 
 
 @lru_cache(maxsize=2)
