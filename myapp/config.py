@@ -36,6 +36,7 @@ ENVIRONMENT_SETTINGS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("db.pgbouncer", "DB_PGBOUNCER", asbool),
     ("db.autocommit_reads", "DB_AUTOCOMMIT_READS", asbool),
     ("db.prepared_statements", "DB_PREPARED_STATEMENTS", asbool),
+    ("db.read_connection_max_age", "DB_READ_CONNECTION_MAX_AGE", float),
     ("db.pgbouncer_max_client_conn", "DB_PGBOUNCER_MAX_CLIENT_CONN", int),
     ("redis.url", "REDIS_URL", str),
     ("server.replica_name", "REPLICA_NAME", str),

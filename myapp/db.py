@@ -55,7 +55,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from myapp import db_budget, db_prepared
+from myapp import db_budget, db_held, db_prepared
 from myapp.db_reads import (
     AUTOCOMMIT,
     SAFE_METHODS,
@@ -148,6 +148,11 @@ def get_engine(
 STATEMENTS = "db.statements_since_checkout"
 
 
+def _statements_afresh(conn: Connection) -> None:
+    """A kept read connection starts a request (myapp.db_held): as at a checkout."""
+    conn.info[STATEMENTS] = 0
+
+
 def watch_stale_connections(engine: Engine) -> None:
     """Make a dead pooled connection's first statement retryable (module docs)."""
 
@@ -223,6 +228,9 @@ def get_session_factory(
 
 
 def _dbsession(request: Request) -> Session:
+    held: db_held.HeldReads | None = request.registry.get("db_held_reads")
+    if held is not None:
+        held.give_back()  # one connection per thread: the session may need the pool's last
     session = get_tm_session(request.registry["dbsession_factory"], request.tm)
     # A read-only HTTP request to a view (background jobs run as scripting
     # requests without a route, and write); only on our engines (tests bind
@@ -365,6 +373,17 @@ def includeme(config: Configurator) -> None:
         )
         if not settings.get("redis.url"):
             log.warning("read replicas without redis.url: read-your-writes holds per process only")
+    held_age = float(settings.get("db.read_connection_max_age", db_held.DEFAULT_MAX_AGE))
+    if (
+        held_age > 0
+        and engine.dialect.name == "postgresql"
+        and config.registry["db_autocommit_reads"]
+        and not asbool(settings.get("sqlalchemy.pool_pre_ping", False))
+    ):
+        # Anonymous reads keep their connection between requests (myapp.db_held);
+        # each request counts its statements afresh, as after a checkout.
+        # (Not with pre-ping, which asks for a check at every checkout.)
+        config.registry["db_held_reads"] = db_held.HeldReads(held_age, _statements_afresh)
     config.add_request_method(_dbsession, "dbsession", reify=True)
     # The public reads' connection (myapp.db_reads.reader): the session, or
     # for an anonymous read a Core connection without the Session around it.

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, ScalarR
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from myapp import db_prepared
+from myapp.db_held import HeldReads
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +102,25 @@ def autocommit_off(dbapi_connection: Any, record: Any) -> None:
 
 
 class CoreReads:
-    """An anonymous read's Core connection, checked out at its first
-    statement (a request the cache answers takes none) from the engine the
-    request's reads go to, in autocommit; returned when the request ends
-    (:func:`reader`). Offers what the public reads use."""
+    """An anonymous read's Core connection, taken at its first statement (a
+    request the cache answers takes none) from the engine the request's
+    reads go to, in autocommit; given back when the request ends
+    (:func:`reader`): to the thread's kept connections when ``held``
+    (myapp.db_held), else to the pool. Offers what the public reads use."""
 
-    def __init__(self, engine: Callable[[], Engine], dialect: Dialect):
+    def __init__(
+        self, engine: Callable[[], Engine], dialect: Dialect, held: HeldReads | None = None
+    ):
         self._engine = engine  # asked at the first statement: replica routing decides then
         self.dialect = dialect
+        self._held = held
         self._conn: Connection | None = None
 
     def connection(self) -> Connection:
         if self._conn is None:
+            if self._held is not None:
+                self._conn = self._held.connect(self._engine())
+                return self._conn
             conn = self._engine().connect()
             if conn.dialect.name == "postgresql":
                 # As autocommit_begin does for sessions; autocommit_off undoes it at checkin.
@@ -139,7 +147,10 @@ class CoreReads:
     def close(self, _request: Request | None = None) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.close()
+            if self._held is not None:
+                self._held.release(conn)
+            else:
+                conn.close()
 
 
 def autocommit_read(request: Request) -> bool:
@@ -184,18 +195,21 @@ def reader(request: Request) -> Reader:
     if "Authorization" in request.headers or request.cookies:
         return request.dbsession
     registry = request.registry
+    held: HeldReads | None = registry.get("db_held_reads")
     reads: CoreReads | None = None
     if "dbsession" not in request.__dict__ and registry.get("db_router") is None:
         # No replicas: the engine is known without making the session.
         bind = registry["dbsession_factory"].kw.get("bind")
         if isinstance(bind, Engine) and autocommit_read(request):
-            reads = CoreReads(lambda: bind, bind.dialect)
+            reads = CoreReads(lambda: bind, bind.dialect, held)
     if reads is None:
         session: Session = request.dbsession
         if not session.info.get(AUTOCOMMIT) or session.in_transaction():
             return session
         # Replica routing decides, as it would for the session's reads.
-        reads = CoreReads(lambda: session.get_bind(clause=_A_READ), session.get_bind().dialect)
+        reads = CoreReads(
+            lambda: session.get_bind(clause=_A_READ), session.get_bind().dialect, held
+        )
     # First among the finished callbacks: Pyramid stops at the first one
     # that raises (a session store's, say), and the connection must go back.
     request.finished_callbacks.appendleft(reads.close)

@@ -66,11 +66,20 @@ class App:
         self.autocommit.append((sql, conn.connection.dbapi_connection.autocommit))
 
     def prepared_on_server(self) -> set[str]:
+        self.give_back()
         with self.engine.connect() as conn:
             rows = conn.execute(text("SELECT name FROM pg_prepared_statements"))
             return {name for (name,) in rows}
 
+    def give_back(self) -> None:
+        """The connection this thread keeps for reads (myapp.db_held), back
+        to the pool: the tests' own statements may need the pool's only one."""
+        held = self.wsgi.registry.get("db_held_reads")
+        if held is not None:
+            held.give_back()
+
     def close(self) -> None:
+        self.give_back()
         self.engine.dispose()
 
 
@@ -102,7 +111,9 @@ def test_reads_run_in_autocommit_and_writes_in_a_transaction(app: App) -> None:
     reads = list(app.autocommit)
     assert writes and not any(on for _sql, on in writes)
     assert reads and all(on for _sql, on in reads)
-    # Back in the pool, the connection is transactional again.
+    # Back in the pool (kept by the thread until given back: myapp.db_held),
+    # the connection is transactional again.
+    app.give_back()
     with app.engine.connect() as conn:
         assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
 
@@ -148,6 +159,7 @@ def test_a_connection_that_lost_its_statements_is_replaced(app: App) -> None:
     token = app.api.register()["token"]
     app.api.article(token, tagList=["lost"])
     assert app.api.get("/api/articles?tag=lost").json["articlesCount"] == 1
+    app.give_back()
     with app.engine.connect() as conn:
         conn.exec_driver_sql("DEALLOCATE ALL")  # what a pooler's reset does
         conn.commit()
@@ -239,8 +251,9 @@ class Checkouts:
         self.out -= 1
 
     def during(self, call: Any) -> tuple[int, int]:
-        """(most connections out at once, checkouts) while ``call`` runs."""
-        self.most = self.count = 0
+        """(most connections out at once, checkouts) while ``call`` runs;
+        one kept by the thread (myapp.db_held) counts as out."""
+        self.most, self.count = self.out, 0
         call()
         return self.most, self.count
 
@@ -266,7 +279,8 @@ def test_a_request_holds_one_connection_at_most(url: str, cache: str) -> None:
             if cache == "true" and cached:
                 # Asked again: the cache answers, no connection is taken.
                 again = checkouts.during(lambda p=path: app.api.app.get(p, status=200))
-                assert again == (0, 0), (path, again)
+                assert again[1] == 0 and again[0] <= 1, (path, again)
+        app.give_back()
         assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         app.close()
