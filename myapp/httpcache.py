@@ -45,7 +45,10 @@ def personal_cookies(settings: dict[str, object]) -> list[str]:
 
 def is_personal(request: Request, cookies: list[str]) -> bool:
     """Whether the request carries credentials (a header or one of ``cookies``)."""
-    return "Authorization" in request.headers or any(name in request.cookies for name in cookies)
+    environ = request.environ
+    if "HTTP_AUTHORIZATION" in environ:
+        return True
+    return bool(environ.get("HTTP_COOKIE")) and any(name in request.cookies for name in cookies)
 
 
 # The request headers WebOb's conditional responses answer (304, 206, 416).
@@ -82,17 +85,19 @@ def httpcache_tween_factory(handler: Handler, registry: Registry) -> Handler:
         response = handler(request)
         if request.method not in ("GET", "HEAD") or response.status_code != 200:
             return response
-        headers = response.headers
-        if "Cache-Control" in headers:
+        # One pass over the headers (WebOb scans them for each one read or set).
+        present = {name.lower() for name, _value in response.headerlist}
+        if "cache-control" in present:
             return response
-        if "Vary" in headers:
+        personal = is_personal(request, cookies) or "set-cookie" in present
+        added = [("Cache-Control", private if personal else public)]
+        if "vary" in present:
             response.vary = sorted(set(response.vary or ()) | set(VARY))
         else:
-            headers["Vary"] = vary_only
-        personal = is_personal(request, cookies) or "Set-Cookie" in headers
-        headers["Cache-Control"] = private if personal else public
-        if response.etag is None and response.app_iter is not None:
-            response.etag = body_etag(response.body)
+            added.append(("Vary", vary_only))
+        if "etag" not in present and response.app_iter is not None:
+            added.append(("ETag", f'"{body_etag(response.body)}"'))
+        response.headerlist.extend(added)
         # WebOb's conditional answer builds a second request object and
         # parses every conditional header: only for a request that has one
         # (the same response otherwise, for ~5 us less).

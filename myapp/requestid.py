@@ -49,6 +49,10 @@ def install_log_filter() -> None:
 def url_is_text(request: Request) -> bool:
     """WebOb decodes the path and query string as UTF-8 on first use and
     raises UnicodeDecodeError (a 500) on bytes such as ``%ff``."""
+    environ = request.environ
+    path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if path.isascii() and query.isascii() and "%" not in query:
+        return True  # ASCII is UTF-8, and nothing in the query is escaped
     try:
         _ = request.path_info, request.GET
     except UnicodeDecodeError:

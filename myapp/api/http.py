@@ -14,7 +14,6 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from myapp.errors import error_response
-from myapp.headers import set_headers
 from myapp.requestid import url_is_text
 
 Handler = Callable[[Request], Response]
@@ -25,6 +24,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Requested-With",
     "Access-Control-Max-Age": "86400",
 }
+_CORS_NAMES = frozenset(name.lower() for name in CORS_HEADERS)
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
@@ -46,24 +46,45 @@ def api_tween_factory(handler: Handler, registry: Registry) -> Handler:
             response = error_response(
                 request, 413, {"body": [f"is too large (maximum is {max_body} bytes)"]}
             )
-        elif "\x00" in request.path_info:
+        elif "\x00" in request.environ.get("PATH_INFO", ""):  # NUL: the same in any decoding
             # No slug or username holds NUL, and Postgres would refuse the
             # query with a ValueError (a 500): answer before routing.
             response = error_response(request, 404, {"resource": ["not found"]})
         else:
             response = handler(request)
-        # The API authenticates with a header, never a cookie, so any origin
-        # may call it: "*" cannot leak a session.
-        set_headers(response, CORS_HEADERS)
-        # RealWorld asks for an explicit charset on JSON.
-        if response.content_type == "application/json" and not response.charset:
-            response.charset = "utf-8"
+        _api_headers(response)
         return response
 
     return api_tween
 
 
+def _api_headers(response: Response) -> None:
+    """The CORS headers, and an explicit charset on JSON, in one pass over
+    the response's headers (WebOb scans them for each header read or set)."""
+    kept = []
+    for name, value in response.headerlist:
+        lowered = name.lower()
+        if lowered in _CORS_NAMES:
+            continue
+        if lowered == "content-type" and _charsetless_json(value):
+            value = f"{value}; charset=utf-8"  # RealWorld asks for an explicit charset
+        kept.append((name, value))
+    # The API authenticates with a header, never a cookie, so any origin
+    # may call it: "*" cannot leak a session.
+    kept.extend(CORS_HEADERS.items())
+    response.headerlist = kept
+
+
+def _charsetless_json(content_type: str) -> bool:
+    media_type, _, params = content_type.partition(";")
+    return media_type.strip().lower() == "application/json" and "charset=" not in params.lower()
+
+
 def _too_large(request: Request, max_body: int) -> bool:
+    if request.method in ("GET", "HEAD") and not request.environ.get("CONTENT_LENGTH"):
+        # No view reads their body: not worth reading (under gunicorn, whose
+        # wsgi.input_terminated makes any body readable, it was read here).
+        return False
     if request.content_length is not None:
         return request.content_length > max_body
     if not request.is_body_readable:
