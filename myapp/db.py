@@ -230,7 +230,7 @@ def get_session_factory(
 def _dbsession(request: Request) -> Session:
     held: db_held.HeldReads | None = request.registry.get("db_held_reads")
     if held is not None:
-        held.give_back()  # one connection per thread: the session may need the pool's last
+        held.give_back()  # the session may need the pool's last connection
     session = get_tm_session(request.registry["dbsession_factory"], request.tm)
     # A read-only HTTP request to a view (background jobs run as scripting
     # requests without a route, and write); only on our engines (tests bind
@@ -379,10 +379,12 @@ def includeme(config: Configurator) -> None:
         and engine.dialect.name == "postgresql"
         and config.registry["db_autocommit_reads"]
         and not asbool(settings.get("sqlalchemy.pool_pre_ping", False))
+        and router is None
     ):
         # Anonymous reads keep their connection between requests (myapp.db_held);
         # each request counts its statements afresh, as after a checkout.
-        # (Not with pre-ping, which asks for a check at every checkout.)
+        # (Not with pre-ping, which asks for a check at every checkout, nor
+        # with replicas, whose routing makes each request's session.)
         config.registry["db_held_reads"] = db_held.HeldReads(held_age, _statements_afresh)
     config.add_request_method(_dbsession, "dbsession", reify=True)
     # The public reads' connection (myapp.db_reads.reader): the session, or

@@ -43,7 +43,8 @@ and converts its parameters, and the ``EXECUTE`` goes through
 ``Connection._cursor_execute`` (SQLAlchemy's own path for statements
 outside ``execute()``, such as sequences): the engine's cursor events
 (statement counts, logging) and its error handling (a dead connection is
-invalidated; errors come wrapped as ever) apply as to any statement.
+invalidated; errors come wrapped as ever, fetching included) apply as to
+any statement.
 """
 
 from __future__ import annotations
@@ -197,9 +198,7 @@ def _plan(statement: Executable, dialect: Dialect) -> _Plan | None:
     if compiled.literal_execute_params or compiled.post_compile_params:
         return None
     columns = getattr(statement, "selected_columns", None)
-    if columns is None or any(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    ):
+    if columns is None or any(_converts(column.type, dialect) for column in columns):
         return None
     processors = []
     for name, bind in compiled.binds.items():
@@ -207,6 +206,16 @@ def _plan(statement: Executable, dialect: Dialect) -> _Plan | None:
         if process is not None:
             processors.append((name, process))
     return _Plan(compiled, translate(compiled.string), tuple(processors))
+
+
+def _converts(type_: Any, dialect: Dialect) -> bool:
+    """Whether values of ``type_`` are converted when read. Some types can
+    only tell with the column's database type (psycopg2's numerics raise
+    without it): those count as converting."""
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None) is not None
+    except Exception:
+        return True
 
 
 def fetch(
@@ -227,14 +236,19 @@ def fetch(
     for name, process in plan.processors:
         values[name] = process(values[name])
     pooled = conn.connection
+    dbapi: Any = pooled.dbapi_connection
+    if not dbapi.autocommit:
+        return None  # a failed PREPARE must not abort a caller's transaction
     names: set[str] = pooled.info.setdefault(PREPARED, set())
-    cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = dbapi.cursor()
     try:
         if plan.prepared.name not in names:
             try:
                 cursor.execute(plan.prepared.prepare)
-            except psycopg2.Error:
-                return None  # (as the usual path's hook would meet it)
+            except psycopg2.Error as error:
+                # The usual path prepares it again, and handles what it meets.
+                log.debug("PREPARE %s failed, taking the usual path: %s", plan.prepared.name, error)
+                return None
             names.add(plan.prepared.name)
         try:
             conn._cursor_execute(cursor, plan.prepared.execute, values)
@@ -243,6 +257,13 @@ def fetch(
                 return None
             raise
         fields = [column[0] for column in cursor.description]
-        return [dict(zip(fields, row, strict=True)) for row in cursor.fetchall()]
+        try:
+            rows = cursor.fetchall()  # psycopg2 converts the values here
+        except Exception as error:
+            # Wrapped and handled (handle_error, invalidation) as SQLAlchemy
+            # does for an error while fetching; it raises.
+            conn._handle_dbapi_exception(error, plan.prepared.execute, values, cursor, None)
+            raise
+        return [dict(zip(fields, row, strict=True)) for row in rows]
     finally:
         cursor.close()

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import (
     JSON,
+    Numeric,
     String,
     TypeDecorator,
     bindparam,
@@ -94,10 +95,15 @@ def test_fetch_only_where_statements_are_prepared(app: App) -> None:
     query, _ = articles._page("postgresql", (), False, False, False, 20)
     values = {"limit": 20, "offset": 0}
     with app.engine.connect() as conn:
+        conn.connection.dbapi_connection.autocommit = True  # as CoreReads runs them
         assert db_prepared.fetch(conn, query, values) is not None
+        # In a transaction: a failed PREPARE would abort the caller's.
+        conn.connection.dbapi_connection.autocommit = False
+        assert db_prepared.fetch(conn, query, values) is None
     plain = create_engine(app.engine.url)  # no myapp.db_prepared.enable
     try:
         with plain.connect() as conn:
+            conn.connection.dbapi_connection.autocommit = True
             assert db_prepared.fetch(conn, query, values) is None
     finally:
         plain.dispose()
@@ -145,6 +151,11 @@ def test_fetch_converts_parameters_as_their_type_says(app: App) -> None:
     kind = select(func.jsonb_typeof(cast(doc, JSONB)).label("kind")).execution_options(prepare=True)
     shouted = select(type_coerce(literal("hi"), _Shout).label("s")).execution_options(prepare=True)
     with app.engine.connect() as conn:
+        conn.connection.dbapi_connection.autocommit = True  # as CoreReads runs them
         assert db_prepared.fetch(conn, kind, {"doc": {"a": [1]}}) == [{"kind": "object"}]
         assert db_prepared.fetch(conn, shouted, {}) is None
+        # psycopg2's numerics can only say with the column's database type.
+        money = select(cast(literal(2), Numeric(10, 2)).label("m")).execution_options(prepare=True)
+        assert db_prepared.fetch(conn, money, {}) is None
+        assert conn.execute(money).scalar() == 2
         assert conn.execute(shouted).scalar() == "HI"

@@ -1,8 +1,9 @@
-"""myapp.db_held: anonymous reads keep their thread's connection between
-requests; sessions, age, errors and forks give it back."""
+"""myapp.db_held: anonymous reads keep their process's connection between
+requests; sessions, age, errors, other threads and forks give it back."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,17 +35,18 @@ def test_anonymous_reads_keep_one_connection(app: App) -> None:
     assert _checkouts(checkouts, app, "/api/articles?tag=kept") == 0
     assert _checkouts(checkouts, app, "/api/tags") == 0
     assert app.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-    ((conn, _since),) = held._held().values()
-    assert conn.connection.dbapi_connection.autocommit is True
+    (kept,) = held._kept.values()
+    conn = kept.conn
+    assert not kept.busy and conn.connection.dbapi_connection.autocommit is True
     assert not conn.in_transaction()  # nothing open between requests
-    # A logged-in read makes the Session: the kept connection goes back
-    # first, so the thread never has two.
+    # A logged-in read makes the Session: the idle kept connection goes
+    # back first, so the process never has two.
     headers = {"Authorization": f"Token {token}"}
     most, count = checkouts.during(
         lambda: app.api.app.get("/api/articles?tag=kept", headers=headers, status=200)
     )
     assert (most, count) == (1, 1)
-    assert held._held() == {}
+    assert held._kept == {}
     assert _checkouts(checkouts, app, "/api/articles?tag=kept") == 1
 
 
@@ -84,7 +86,7 @@ def test_an_invalidated_connection_is_dropped(app: App) -> None:
     assert held.connect(app.engine) is first
     first.invalidate()  # what SQLAlchemy does when the server is gone
     held.release(first)
-    assert held._held() == {}
+    assert held._kept == {}
     second = held.connect(app.engine)
     assert second is not first and not second.invalidated
     held.release(second)
@@ -96,11 +98,39 @@ def test_a_forked_child_keeps_nothing_of_its_parent(
     held = app.wsgi.registry["db_held_reads"]
     parents = held.connect(app.engine)
     held.release(parents)
+    parents_kept = held._kept
     monkeypatch.setattr(db_held.os, "getpid", lambda: -1)  # as in the child
-    assert held._held() == {}
     childs = held.connect(app.engine)
-    assert childs is not parents
+    assert childs is not parents and held._kept[app.engine].conn is childs
     held.release(childs)
     held.give_back()
+    assert not parents.closed  # the child left its parent's alone
     monkeypatch.undo()
-    held.give_back()  # the parent's, back in its own process
+    held._pid, held._kept = db_held.os.getpid(), parents_kept  # back in the parent
+    held.give_back()
+    assert parents.closed and app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_threads_share_the_kept_connection_one_at_a_time(app: App) -> None:
+    """A thread that finds the kept connection in use checks one out of the
+    pool and gives it back; a Session made in any thread gives the idle kept
+    one back."""
+    held = app.wsgi.registry["db_held_reads"]
+    mine = held.connect(app.engine)
+    seen: list[Any] = []
+
+    def other_thread() -> None:
+        theirs = held.connect(app.engine)
+        seen.append(theirs)
+        held.release(theirs)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen[0] is not mine and seen[0].closed  # not kept: back in the pool
+    held.release(mine)
+    assert app.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    thread = threading.Thread(target=held.give_back)
+    thread.start()
+    thread.join()
+    assert mine.closed and app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+
+from myapp.httpcache import httpcache_tween_factory
 from tests.conftest import Api
 
 
@@ -62,3 +68,16 @@ def test_conditional_answers_only_when_asked(api: Api) -> None:
     assert head.body == b"" and head.etag == plain.etag
     head = api.app.head("/api/articles", headers={"If-None-Match": f'"{plain.etag}"'}, status=304)
     assert head.body == b""
+
+
+@pytest.mark.parametrize(
+    ("headers", "conditional"),
+    [({}, False), ({"If-None-Match": '"x"'}, True), ({"Range": "bytes=0-1"}, True)],
+)
+def test_webob_conditional_machinery_only_when_asked(headers: dict[str, str], conditional: bool):
+    registry = Registry()
+    registry.settings = {}
+    tween = httpcache_tween_factory(lambda request: Response(body=b"{}"), registry)
+    response = tween(Request.blank("/api/tags", headers=headers))
+    assert response.conditional_response is conditional
+    assert response.headers["ETag"].startswith('"') and response.etag

@@ -158,6 +158,8 @@ def test_the_replica_is_a_real_streaming_replica(servers: Servers, app: App) -> 
 
 
 def test_reads_go_to_the_replica_and_writes_to_the_primary(servers: Servers, app: App) -> None:
+    # Routing makes each request's session: no connection kept for reads (myapp.db_held).
+    assert "db_held_reads" not in app.wsgi.registry
     primary, replica = servers.primary.port, servers.replica.port
     author = app.api.register()
     wait_for(servers.caught_up, 30, "the new user on the replica")
