@@ -46,6 +46,16 @@ from sqlalchemy.engine import Connection, Engine
 DEFAULT_MAX_AGE = 300.0
 
 
+def connect_autocommit(engine: Engine) -> Connection:
+    """A connection from ``engine``'s pool, in autocommit on Postgres (as
+    myapp.db_reads.autocommit_begin does for sessions; the pool's checkin,
+    autocommit_off, undoes it when the connection goes back)."""
+    conn = engine.connect()
+    if conn.dialect.name == "postgresql":
+        conn.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+    return conn
+
+
 @dataclass
 class _Kept:
     conn: Connection
@@ -87,10 +97,7 @@ class HeldReads:
             if self.on_reuse is not None:
                 self.on_reuse(reused)
             return reused
-        conn = engine.connect()
-        # As myapp.db_reads.autocommit_begin does for sessions; the pool's
-        # checkin (autocommit_off) undoes it when the connection goes back.
-        conn.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        conn = connect_autocommit(engine)
         with self._lock:
             if engine not in self._mine():  # else another thread's is kept: this one goes back
                 self._kept[engine] = _Kept(conn, time.monotonic(), busy=True)

@@ -232,13 +232,13 @@ def fetch(
     plan = _plan(statement, conn.dialect)
     if plan is None:
         return None
-    values = plan.compiled.construct_params(parameters)
-    for name, process in plan.processors:
-        values[name] = process(values[name])
     pooled = conn.connection
     dbapi: Any = pooled.dbapi_connection
     if not dbapi.autocommit:
         return None  # a failed PREPARE must not abort a caller's transaction
+    values = plan.compiled.construct_params(parameters)
+    for name, process in plan.processors:
+        values[name] = process(values[name])
     names: set[str] = pooled.info.setdefault(PREPARED, set())
     cursor = dbapi.cursor()
     try:

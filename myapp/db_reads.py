@@ -38,11 +38,11 @@ from typing import Any
 
 from pyramid.request import Request
 from sqlalchemy import Executable, literal, select
-from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, ScalarResult
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result, ScalarResult
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from myapp import db_prepared
-from myapp.db_held import HeldReads
+from myapp.db_held import HeldReads, connect_autocommit
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,9 @@ class CoreReads:
 
     def connection(self) -> Connection:
         if self._conn is None:
-            if self._held is not None:
-                self._conn = self._held.connect(self._engine())
-                return self._conn
-            conn = self._engine().connect()
-            if conn.dialect.name == "postgresql":
-                # As autocommit_begin does for sessions; autocommit_off undoes it at checkin.
-                conn.connection.dbapi_connection.autocommit = True
-            self._conn = conn
+            engine = self._engine()
+            held = self._held
+            self._conn = connect_autocommit(engine) if held is None else held.connect(engine)
         return self._conn
 
     def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
@@ -134,9 +129,7 @@ class CoreReads:
     def rows(self, statement: Executable, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         conn = self.connection()
         fetched = db_prepared.fetch(conn, statement, parameters)
-        if fetched is None:
-            fetched = [dict(row._mapping) for row in conn.execute(statement, parameters)]
-        return fetched
+        return _dicts(conn.execute(statement, parameters)) if fetched is None else fetched
 
     def scalar(self, statement: Executable, parameters: Any = None) -> Any:
         return self.connection().scalar(statement, parameters)
@@ -172,8 +165,11 @@ def rows(db: Reader, statement: Executable, parameters: dict[str, Any]) -> list[
     """``statement``'s rows, each a dict by column name."""
     if isinstance(db, CoreReads):
         return db.rows(statement, parameters)
-    result = db.execute(statement, parameters)
-    fields = tuple(result.keys())
+    return _dicts(db.execute(statement, parameters))
+
+
+def _dicts(result: Result[Any]) -> list[dict[str, Any]]:
+    fields = tuple(result.keys())  # once: a Row's own mapping costs more per row
     return [dict(zip(fields, row, strict=True)) for row in result]
 
 
