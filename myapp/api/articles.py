@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
@@ -41,9 +42,9 @@ def _before(request: Request) -> str | None:
     return raw
 
 
-def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> None:
+def _link_next(request: Request, page: public.Page, limit: int) -> None:
     """A full page links to the next one by cursor: ``Link: <...>; rel="next"``."""
-    cursor = entries[-1].get("cursor") if len(entries) == limit else None
+    cursor = public.page_cursor(page) if len(page["ids"]) == limit else None
     if not cursor:
         return
     params = request.GET
@@ -59,14 +60,18 @@ def _link_next(request: Request, entries: list[dict[str, Any]], limit: int) -> N
     request.response.headers["Link"] = f'<{request.path_url}?{next_query}>; rel="next"'
 
 
-def _page(request: Request, viewer: User | None, entries: list[dict[str, Any]], count: int):
-    token = identities.flags_token(request, viewer)
-    return {
-        "articles": public.personalise(
-            identities.flags_session(request, viewer), viewer, entries, request.cache, token
-        ),
-        "articlesCount": count,
-    }
+def _page(request: Request, viewer: User | None, page: public.Page) -> dict[str, Any]:
+    articles: Any
+    if viewer is None or page["personal"]:
+        # The stored flags, or the viewer's own: the page's JSON as it was
+        # written (by Postgres: myapp.services.pagejson) goes into the body.
+        articles = orjson.Fragment(page["json"])
+    else:
+        token = identities.flags_token(request, viewer)
+        session = identities.flags_session(request, viewer)
+        entries = public.page_entries(page)
+        articles = public.personalise(session, viewer, entries, request.cache, token)
+    return {"articles": articles, "articlesCount": page["count"]}
 
 
 def _single(
@@ -99,18 +104,18 @@ def list_articles(request: Request) -> dict[str, Any]:
     )
     viewer = optional_user(request)
     limit, offset = _paging(request)
-    entries, count = public.article_page(request.dbreads, request.cache, filters, limit, offset)
-    _link_next(request, entries, limit)
-    return _page(request, viewer, entries, count)
+    page = public.article_page(request.dbreads, request.cache, filters, limit, offset)
+    _link_next(request, page, limit)
+    return _page(request, viewer, page)
 
 
 @view_config(route_name="api.feed", request_method="GET", renderer="json", permission=USER)
 def feed(request: Request) -> dict[str, Any]:
     viewer = required_user(request)
     limit, offset = _paging(request)
-    entries, count = public.feed_page(request.dbsession, viewer, limit, offset, _before(request))
-    _link_next(request, entries, limit)
-    return _page(request, viewer, entries, count)
+    page = public.feed_page(request.dbsession, viewer, limit, offset, _before(request))
+    _link_next(request, page, limit)
+    return _page(request, viewer, page)
 
 
 @view_config(route_name="api.articles", request_method="POST", renderer="json", permission=USER)

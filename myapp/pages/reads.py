@@ -53,26 +53,26 @@ def article_list(request: Request, filters: Filters, number: int) -> Page:
     # The viewer first: their identity fetches the list generations with
     # their own tokens (myapp.identities), the page then needs no round trip.
     viewer = request.identity
-    entries, count = public.article_page(
+    page = public.article_page(
         request.dbreads, request.cache, filters, PAGE_SIZE, (number - 1) * PAGE_SIZE
     )
     token = identities.flags_token(request, viewer)
+    entries = public.page_entries(page)
     return Page(
         public.personalise(
             identities.flags_session(request, viewer), viewer, entries, request.cache, token
         ),
-        count,
+        page["count"],
         number,
     )
 
 
 def feed(request: Request, viewer: User, number: int) -> Page:
-    entries, count = public.feed_page(
-        request.dbsession, viewer, PAGE_SIZE, (number - 1) * PAGE_SIZE
-    )
+    page = public.feed_page(request.dbsession, viewer, PAGE_SIZE, (number - 1) * PAGE_SIZE)
+    entries = public.page_entries(page)
     return Page(
         public.personalise(identities.flags_session(request, viewer), viewer, entries),
-        count,
+        page["count"],
         number,
     )
 

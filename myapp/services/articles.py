@@ -141,9 +141,21 @@ def _count(names: tuple[str, ...]) -> Select[Any]:
     return select(func.count(ARTICLES.c.id)).where(*paging.conditions(names))
 
 
-def list_articles(
+@dataclass(frozen=True)
+class ListQuery:
+    """One list page's statement with its values, and how its count is known."""
+
+    statement: Select[Any]
+    values: dict[str, Any]
+    total: Select[Any] | None  # the counter the statement carries as ``total``
+    names: tuple[str, ...]
+    count: int | None  # known before the page is read (the feed's counters)
+
+
+def list_query(
     db: Reader, viewer: User | None, filters: Filters, limit: int, offset: int
-) -> tuple[Sequence[ArticleRow], int]:
+) -> ListQuery:
+    """The statement of one list page (see ``_page``) and its values."""
     dialect = dialect_name(db)
     names = paging.given(filters)
     values = paging.params(filters, limit, offset)
@@ -162,13 +174,28 @@ def list_articles(
     query, total = _page(dialect, names, after, lateral_feed, bool(viewer), first)
     if viewer is not None:
         values["viewer_id"] = viewer.id
-    rows = db_reads.rows(db, query, values)
-    if total is not None:
+    return ListQuery(query, values, total, names, count)
+
+
+def list_count(db: Reader, query: ListQuery, carried: int | None, empty: bool) -> int:
+    """The list's count: ``carried`` by the page's rows (their ``total``),
+    or asked for when the page is ``empty`` or the list has no counter."""
+    count = query.count
+    if query.total is not None:
         # A page past the end has no row to carry the count: ask the counter.
-        count = rows[0]["total"] if rows else db.execute(total, values).scalar() or 0
+        count = (db.execute(query.total, query.values).scalar() or 0) if empty else carried
     if count is None:
-        count = int(db.execute(_count(names), values).scalar() or 0)
-    return rows, int(count)
+        count = db.execute(_count(query.names), query.values).scalar() or 0
+    return int(count)
+
+
+def list_articles(
+    db: Reader, viewer: User | None, filters: Filters, limit: int, offset: int
+) -> tuple[Sequence[ArticleRow], int]:
+    query = list_query(db, viewer, filters, limit, offset)
+    rows = db_reads.rows(db, query.statement, query.values)
+    carried = rows[0]["total"] if rows and query.total is not None else None
+    return rows, list_count(db, query, carried, not rows)
 
 
 def get_view(db: Reader, viewer: User | None, slug: str) -> ArticleRow:

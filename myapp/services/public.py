@@ -10,8 +10,9 @@ Cache keys (see myapp.cache for the regions):
   built under, a token bumped when any user's public profile changes (every
   article embeds its author); an entry from an older generation is rebuilt;
 * ``profiles``  ``{username}``;
-* ``lists``     ``{lists}:{people}:{filters}:{limit}:{offset}`` — ``lists`` is
-  bumped by any write that can change a list (article, tags, favourites);
+* ``lists``     ``p:{lists}:{people}:{digest of filters, limit, offset}``, a
+  :class:`Page` — ``lists`` is bumped by any write that can change a list
+  (article, tags, favourites);
 * ``tags``      ``{lists}:all``;
 * ``flags``     ``{viewer id}:{token}:{ids}`` — one viewer's flags for the
   articles and authors of one page; the token is the viewer's flags token
@@ -28,17 +29,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
+import orjson
 from pyramid.config import Configurator
 from sqlalchemy import inspect, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from myapp import identities
+from myapp import db_reads, identities
 from myapp.cache import Cache, Pending
-from myapp.db_reads import Reader
+from myapp.db_reads import Reader, dialect_name
 from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
-from myapp.services import articles, markdown, paging
+from myapp.services import articles, markdown, pagejson, paging
 from myapp.services.articles import ArticleRow, Filters
 from myapp.services.errors import NotFound
 
@@ -90,15 +92,75 @@ def _entry(m: ArticleRow, with_body: bool) -> Data:
     return entry
 
 
-def _entries(rows: Sequence[ArticleRow]) -> list[Data]:
-    """A page's entries; the last one says where the next page starts
-    (``cursor``, for keyset paging: myapp.services.paging)."""
-    if not rows:
-        return []
-    entries = [_entry(row, False) for row in rows]
-    last = entries[-1]
-    last["cursor"] = paging.cursor_of(rows[-1]["created"], last["id"])
+class Page(TypedDict):
+    """One page of an article list, as the cache keeps it.
+
+    ``json``: the articles (``article_data`` without bodies), a JSON array
+    written by Postgres (myapp.services.pagejson) or, on SQLite, by orjson;
+    ``ids`` and ``author_ids`` in page order (a viewer's flags); the last
+    article's ``created`` (its keyset cursor: :func:`page_cursor`); the
+    list's ``count``; ``personal``: the flags in ``json`` are the viewer's
+    own (the feed), not the stored ones.
+    """
+
+    json: str
+    ids: list[int]
+    author_ids: list[int]
+    last_created: str | None
+    count: int
+    personal: bool
+
+
+def read_page(db: Reader, viewer: User | None, filters: Filters, limit: int, offset: int) -> Page:
+    """One list page as ``viewer`` sees it (None: the stored flags), in one
+    statement: its JSON written by Postgres (myapp.services.pagejson), or on
+    SQLite by :func:`page_of_rows`."""
+    if dialect_name(db) != "postgresql":
+        rows, count = articles.list_articles(db, viewer, filters, limit, offset)
+        return page_of_rows(rows, count, personal=viewer is not None)
+    query = articles.list_query(db, viewer, filters, limit, offset)
+    row = db_reads.rows(db, pagejson.statement(query.statement), query.values)[0]
+    ids = row["ids"] or []  # an aggregate over no rows is null
+    return {
+        "json": row["articles"] or "[]",
+        "ids": ids,
+        "author_ids": row["author_ids"] or [],
+        "last_created": row["last_created"],
+        "count": articles.list_count(db, query, row.get("total"), not ids),
+        "personal": viewer is not None,
+    }
+
+
+def page_of_rows(rows: Sequence[ArticleRow], count: int, personal: bool) -> Page:
+    """The page of these rows (``articles.list_articles``), built in Python."""
+    return {
+        "json": orjson.dumps([article_data(row, with_body=False) for row in rows]).decode(),
+        "ids": [row["id"] for row in rows],
+        "author_ids": [row["author_id"] for row in rows],
+        "last_created": rows[-1]["created"] if rows else None,
+        "count": count,
+        "personal": personal,
+    }
+
+
+def page_entries(page: Page) -> list[Data]:
+    """The page's articles as entries, :func:`personalise`'s input."""
+    docs = orjson.loads(page["json"])
+    entries = [
+        {"id": ident, "author_id": author, "article": doc}
+        for ident, author, doc in zip(page["ids"], page["author_ids"], docs, strict=True)
+    ]
+    if page["personal"]:
+        for entry in entries:
+            entry["personal"] = True
     return entries
+
+
+def page_cursor(page: Page) -> str | None:
+    """The keyset cursor just after the page's last article (myapp.services.paging)."""
+    if page["last_created"] is None:
+        return None
+    return paging.cursor_of(page["last_created"], page["ids"][-1])
 
 
 # -- reads -------------------------------------------------------------------
@@ -130,32 +192,23 @@ def article(db: Reader, cache: Cache, slug: str, fresh: bool = False) -> Data:
     return entry
 
 
-def article_page(
-    db: Reader, cache: Cache, filters: Filters, limit: int, offset: int
-) -> tuple[list[Data], int]:
-    """One page of a public list (not the personal feed) and its total count."""
-
-    def load() -> Data:
-        views, count = articles.list_articles(db, None, filters, limit, offset)
-        return {"items": _entries(views), "count": count}
-
+def article_page(db: Reader, cache: Cache, filters: Filters, limit: int, offset: int) -> Page:
+    """One page of a public list (not the personal feed), with its total count."""
     shape = json.dumps(
         [filters.tag, filters.author, filters.favorited, filters.before, limit, offset]
     )
     digest = hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest()
     lists, people = cache.generations("lists", "people")
-    key = f"{lists}:{people}:{digest}"
-    page = cache.get_or_create("lists", key, load)
-    return page["items"], page["count"]
+    # ``p:``: entries are Pages (a release that cached lists of dicts used no prefix).
+    key = f"p:{lists}:{people}:{digest}"
+    return cache.get_or_create("lists", key, lambda: read_page(db, None, filters, limit, offset))
 
 
 def feed_page(
     db: Session, viewer: User, limit: int, offset: int, before: str | None = None
-) -> tuple[list[Data], int]:
+) -> Page:
     """The viewer's own feed: personal, so never shared through the cache."""
-    filters = Filters(feed_of=viewer.id, before=before)
-    views, count = articles.list_articles(db, viewer, filters, limit, offset)
-    return [{**entry, "personal": True} for entry in _entries(views)], count
+    return read_page(db, viewer, Filters(feed_of=viewer.id, before=before), limit, offset)
 
 
 def profile(db: Session, cache: Cache, username: str) -> Data:
