@@ -19,6 +19,9 @@
   corrupt each other's protocol stream.
 * ``request.dbsession`` is joined to the request's transaction by
   pyramid_tm + zope.sqlalchemy: commit when the view returns, abort on error.
+  Read-only requests (GET, HEAD, OPTIONS) get no transaction when reads run
+  in autocommit (myapp.db_reads.tm_activate): their session is closed at
+  the end of the request.
 * The hot reads are server-side prepared statements on Postgres
   (myapp.db_prepared; ``db.prepared_statements``, off behind PgBouncer),
   and read-only requests run in autocommit (myapp.db_reads;
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +62,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from myapp import db_budget, db_held, db_prepared
 from myapp.db_reads import (
     AUTOCOMMIT,
+    NO_TRANSACTION,
+    READ_ONLY,
     SAFE_METHODS,
     autocommit_begin,
     autocommit_off,
@@ -231,7 +237,16 @@ def _dbsession(request: Request) -> Session:
     held: db_held.HeldReads | None = request.registry.get("db_held_reads")
     if held is not None:
         held.give_back()  # the session may need the pool's last connection
-    session = get_tm_session(request.registry["dbsession_factory"], request.tm)
+    factory = request.registry["dbsession_factory"]
+    if NO_TRANSACTION in request.environ:
+        # A read-only request pyramid_tm left alone (db_reads.tm_activate):
+        # no transaction to join. Closed first when the request ends, as
+        # request.dbreads is: a later callback that raises stops the rest.
+        session = factory()
+        session.info[READ_ONLY] = True  # nothing would commit a write
+        request.finished_callbacks.appendleft(_closer(session))
+    else:
+        session = get_tm_session(factory, request.tm)
     # A read-only HTTP request to a view (background jobs run as scripting
     # requests without a route, and write); only on our engines (tests bind
     # one open connection). It must not write (read_only_guard).
@@ -241,6 +256,22 @@ def _dbsession(request: Request) -> Session:
     if markers is not None:
         _route_request(request, session, markers)
     return session
+
+
+def _closer(session: Session) -> Callable[[Request], None]:
+    """A finished callback closing a session that joined no transaction."""
+
+    def close(request: Request) -> None:
+        try:
+            failed = getattr(request, "exception", None) is not None  # answered already
+            if not failed and (session.new or session.dirty or session.deleted):
+                # What a commit's flush would have met: a read-only request
+                # may not write, and says so rather than drop the change.
+                session.flush()
+        finally:
+            session.close()
+
+    return close
 
 
 def _route_request(request: Request, session: Session, markers: Markers) -> None:
@@ -349,6 +380,8 @@ def includeme(config: Configurator) -> None:
     # pyramid_tm: one explicit transaction manager per request, so nothing
     # leaks between requests through a thread-local manager.
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # No transaction around read-only requests (they read in autocommit).
+    settings.setdefault("tm.activate_hook", "myapp.db_reads.tm_activate")
     # The budget first: an app whose pools do not fit refuses to start.
     db_budget.enforce(
         settings,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import webtest
-from pyramid.events import NewResponse
+from pyramid.events import ContextFound, NewResponse
 from pyramid_retry import IBeforeRetry
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Engine
@@ -128,6 +128,61 @@ def test_a_read_only_request_may_not_write(app: App, caplog: pytest.LogCaptureFi
     with app.engine.connect() as conn:
         names = set(conn.execute(text("SELECT name FROM tags")).scalars())
     assert not {"sneaky", "sneakier"} & names and {"allowed", "allowed-too"} <= names
+
+
+class Transactions:
+    """(method, in a transaction?, made a session?) for every request."""
+
+    def __init__(self, app: App):
+        self.seen: list[tuple[str, bool, bool]] = []
+        self._began: list[bool] = []
+        # The view's context is found inside pyramid_tm's tween; the
+        # response is announced after it has finished.
+        app.wsgi.registry.registerHandler(self._found, (ContextFound,))
+        app.wsgi.registry.registerHandler(self._answered, (NewResponse,))
+
+    def _found(self, event: ContextFound) -> None:
+        self._began.append(bool(event.request.environ.get("tm.active")))
+
+    def _answered(self, event: NewResponse) -> None:
+        request = event.request
+        self.seen.append((request.method, self._began.pop(), "dbsession" in request.__dict__))
+
+
+def test_read_only_requests_begin_no_transaction(app: App) -> None:
+    """pyramid_tm leaves GET, HEAD and OPTIONS alone (db_reads.tm_activate):
+    a logged-in GET's session joins no transaction, reads in autocommit and
+    is closed when the request ends (the pool's only connection is free
+    again); writes keep theirs."""
+    transactions = Transactions(app)
+    token = app.api.register()["token"]
+    app.autocommit.clear()
+    for _ in range(3):  # a session left open would hold the pool's one connection
+        assert app.api.get("/api/user", token=token).json["user"]["token"]
+        app.api.app.head("/api/user", headers=Api.auth(token), status=200)
+    assert app.autocommit and all(on for _sql, on in app.autocommit)
+    app.api.put("/api/user", {"user": {"bio": "no transaction for reads"}}, token, status=200)
+    assert transactions.seen == [
+        ("POST", True, True),
+        *[("GET", False, True), ("HEAD", False, True)] * 3,
+        ("PUT", True, True),
+    ]
+    app.give_back()
+    assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # Pages too: the home page of someone logged in, through the session.
+    assert app.api.get("/api/articles", token=token).json["articlesCount"] >= 0
+    assert transactions.seen[-1] == ("GET", False, True)
+
+
+def test_reads_in_transactions_where_reads_do_not_autocommit(url: str) -> None:
+    app = App(url, **{"db.autocommit_reads": "false"})
+    try:
+        transactions = Transactions(app)
+        token = app.api.register()["token"]
+        app.api.get("/api/user", token=token, status=200)
+        assert transactions.seen == [("POST", True, True), ("GET", True, True)]
+    finally:
+        app.close()
 
 
 def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from myapp import db_prepared
 from myapp.db_reads import CoreReads
 from myapp.models import User
-from myapp.services import articles, public
+from myapp.services import articles, paging, public
 from myapp.services.articles import Filters
 from tests.test_db_reads import App, url  # noqa: F401  (the module's database)
 
@@ -79,26 +79,47 @@ def _as_data(page: public.Page) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("as_reader", [False, True])
-def test_postgres_writes_the_page_python_builds(app: App, data: dict[str, Any], as_reader: bool):
-    with Session(app.engine) as session:
-        viewer = None
-        if as_reader:
-            viewer = session.scalar(select(User).where(User.username == "pj_reader"))
-        seen = 0
-        for filters, limit, offset in _shapes(data["before"]):
-            rows, count = articles.list_articles(session, viewer, filters, limit, offset)
-            expected = public.page_of_rows(rows, count, personal=viewer is not None)
-            written = public.read_page(session, viewer, filters, limit, offset)
-            assert _as_data(written) == _as_data(expected), filters
-            seen += len(rows)
-            if viewer is not None:
-                # The viewer's own flags are in the JSON.
-                flags = [
-                    (a["favorited"], a["author"]["following"])
-                    for a in orjson.loads(written["json"])
-                ]
-                assert flags == [(bool(r["favorited"]), bool(r["following"])) for r in rows]
-        assert seen > 20
+@pytest.mark.parametrize("lateral_feed_max", [0, 1000])
+def test_postgres_writes_the_page_python_builds(
+    app: App,
+    data: dict[str, Any],
+    as_reader: bool,
+    lateral_feed_max: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every list shape, the reader's feed with both of its plans, anonymous
+    pages through the cursor (db_prepared.fetch) as production reads them."""
+    monkeypatch.setattr(paging, "FEED_LATERAL_MAX", lateral_feed_max)
+    reads = CoreReads(lambda: app.engine, app.engine.dialect)
+    try:
+        with Session(app.engine) as session:
+            reader = session.scalar(select(User).where(User.username == "pj_reader"))
+            assert reader is not None
+            viewer = reader if as_reader else None
+            shapes = _shapes(data["before"])
+            shapes += [(Filters(feed_of=reader.id), 20, 0), (Filters(feed_of=reader.id), 2, 1)]
+            seen = 0
+            for filters, limit, offset in shapes:
+                rows, count = articles.list_articles(session, viewer, filters, limit, offset)
+                expected = public.page_of_rows(rows, count, personal=viewer is not None)
+                written = public.read_page(session, viewer, filters, limit, offset)
+                assert _as_data(written) == _as_data(expected), filters
+                if viewer is None:
+                    fetched = public.read_page(reads, None, filters, limit, offset)
+                    assert _as_data(fetched) == _as_data(expected), filters
+                seen += len(rows)
+                if viewer is not None:
+                    # The viewer's own flags are in the JSON.
+                    docs = orjson.loads(written["json"])
+                    flags = [(a["favorited"], a["author"]["following"]) for a in docs]
+                    assert flags == [(bool(r["favorited"]), bool(r["following"])) for r in rows]
+            assert seen > 20
+            # Counts known independently: four articles tagged, one past the end.
+            assert public.read_page(reads, None, Filters(tag="pj"), 20, 500)["count"] == 4
+            feed = public.read_page(session, reader, Filters(feed_of=reader.id), 20, 0)
+            assert feed["count"] == 3 and len(feed["ids"]) == 3  # pj_alice's: i = 1, 3, 5
+    finally:
+        reads.close()
 
 
 def test_the_page_is_one_prepared_statement(app: App, data: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ def _probe_app(settings: dict[str, Any], seen: list[Request]) -> Any:
         seen.append(request)
         # Extensions from three places: our own, pyramid_tm's, the cache's.
         assert request.dbsession is request.dbsession  # reified
-        request.tm.get()
+        assert request.tm is request.tm  # (a GET begins no transaction: myapp.db_reads)
         return Response(type(request.cache).__name__)
 
     config.add_route("probe", "/probe")

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from transaction.interfaces import NoTransaction
 
 from myapp.db import get_session_factory, get_tm_session
+from myapp.db_reads import ReadOnlyRequestWrote
 from myapp.db_replicas import ReplicaRouter
 from myapp.db_tm import TM_DISPATCH
 from myapp.models import Tag
@@ -118,11 +119,16 @@ def test_a_requests_write_commits_and_an_exception_rolls_it_back(
     app = webtest.TestApp(request_app.make_wsgi_app())
     kept, failed = new_name(), new_name()
 
-    app.get("/write", {"name": kept})
+    app.post("/write", {"name": kept})
     with pytest.raises(RuntimeError):
-        app.get("/fail", {"name": failed})
+        app.post("/fail", {"name": failed})
 
-    assert tags(connection, kept, failed) == {kept}
+    # A GET begins no transaction (myapp.db_reads.tm_activate): its write
+    # fails loudly instead of being dropped.
+    sneaky = new_name()
+    with pytest.raises(ReadOnlyRequestWrote):
+        app.get("/write", {"name": sneaky})
+    assert tags(connection, kept, failed, sneaky) == {kept}
 
 
 # --- a script's or job's own manager ------------------------------------------------

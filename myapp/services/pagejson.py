@@ -5,9 +5,10 @@ rows, psycopg2 builds ~300 Python values, ``public.article_data`` forty
 dicts from them, and orjson walks them all again to write the body: about
 40% of an uncached list's CPU in the app process, for bytes the database
 could have written. Here Postgres writes them: each row becomes a record
-with the API's field names and ``json_agg`` writes the array (compact, in
-page order), so the driver hands over one ``str`` that the cache stores and
-the renderer copies into the body as it is (``orjson.Fragment``).
+with the API's field names and ``json_agg`` writes the array in page order
+(each record compact; a comma, a newline and a space between them), so the
+driver hands over one ``str`` that the cache stores and the renderer copies
+into the body as it is (``orjson.Fragment``).
 
 The same row carries what the rest of a request needs, as plain values:
 the ids and author ids (a viewer's flags, ``public.personalise``), the
