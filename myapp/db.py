@@ -28,8 +28,8 @@
   ``db.autocommit_reads``, off behind PgBouncer).
 * A unique-constraint race (``IntegrityError``) is retryable: pyramid_retry
   replays the request, and the second attempt sees the winner's row and
-  answers 409 instead of 500. Serialization failures and deadlocks are marked
-  retryable by zope.sqlalchemy itself.
+  answers 409 instead of 500. Serialization failures and deadlocks (SQLSTATE
+  class 40) are retryable too, in a transaction or not.
 * A database that cannot be reached is a 503 with ``Retry-After``.
 * Stale pooled connections (the server restarted, a proxy dropped an idle
   socket) are handled *optimistically* when ``pool_pre_ping`` is off, as it
@@ -44,15 +44,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import redis
+from psycopg2.extensions import TransactionRollbackError
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.settings import asbool, aslist
+from pyramid.tweens import MAIN
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -63,11 +64,11 @@ from myapp import db_budget, db_held, db_prepared
 from myapp.db_reads import (
     AUTOCOMMIT,
     NO_TRANSACTION,
-    READ_ONLY,
     SAFE_METHODS,
     autocommit_begin,
     autocommit_off,
     autocommit_read,
+    no_transaction_session,
     read_only_guard,
     read_only_statements,
     reader,
@@ -174,14 +175,18 @@ def watch_stale_connections(engine: Engine) -> None:
     @event.listens_for(engine, "handle_error")
     def handle_error(context: Any) -> None:
         conn = context.connection
-        if (
-            context.is_disconnect
-            and conn is not None
-            and context.sqlalchemy_exception is not None
-            and conn.info.get(STATEMENTS, 0) <= 1
-        ):
+        error = context.sqlalchemy_exception
+        if error is None:
+            return
+        if context.is_disconnect and conn is not None and conn.info.get(STATEMENTS, 0) <= 1:
             log.warning("stale database connection, retrying: %s", context.original_exception)
-            mark_error_retryable(context.sqlalchemy_exception)
+            mark_error_retryable(error)
+        elif isinstance(context.original_exception, TransactionRollbackError):
+            # Serialization failures, deadlocks, a replica's "conflict with
+            # recovery" (SQLSTATE class 40): the whole request is replayed.
+            # zope.sqlalchemy says so for a request in a transaction; a
+            # read-only request has none (db_reads.tm_activate).
+            mark_error_retryable(error)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -239,12 +244,8 @@ def _dbsession(request: Request) -> Session:
         held.give_back()  # the session may need the pool's last connection
     factory = request.registry["dbsession_factory"]
     if NO_TRANSACTION in request.environ:
-        # A read-only request pyramid_tm left alone (db_reads.tm_activate):
-        # no transaction to join. Closed first when the request ends, as
-        # request.dbreads is: a later callback that raises stops the rest.
-        session = factory()
-        session.info[READ_ONLY] = True  # nothing would commit a write
-        request.finished_callbacks.appendleft(_closer(session))
+        # A read-only request pyramid_tm left alone (db_reads.tm_activate).
+        session = no_transaction_session(request, factory)
     else:
         session = get_tm_session(factory, request.tm)
     # A read-only HTTP request to a view (background jobs run as scripting
@@ -256,22 +257,6 @@ def _dbsession(request: Request) -> Session:
     if markers is not None:
         _route_request(request, session, markers)
     return session
-
-
-def _closer(session: Session) -> Callable[[Request], None]:
-    """A finished callback closing a session that joined no transaction."""
-
-    def close(request: Request) -> None:
-        try:
-            failed = getattr(request, "exception", None) is not None  # answered already
-            if not failed and (session.new or session.dirty or session.deleted):
-                # What a commit's flush would have met: a read-only request
-                # may not write, and says so rather than drop the change.
-                session.flush()
-        finally:
-            session.close()
-
-    return close
 
 
 def _route_request(request: Request, session: Session, markers: Markers) -> None:
@@ -420,6 +405,8 @@ def includeme(config: Configurator) -> None:
         # with replicas, whose routing makes each request's session.)
         config.registry["db_held_reads"] = db_held.HeldReads(held_age, _statements_afresh)
     config.add_request_method(_dbsession, "dbsession", reify=True)
+    # Under the exception views: a read-only request's left-over write fails there.
+    config.add_tween("myapp.db_reads.left_writes_tween_factory", over=MAIN)
     # The public reads' connection (myapp.db_reads.reader): the session, or
     # for an anonymous read a Core connection without the Session around it.
     config.add_request_method(reader, "dbreads", reify=True)

@@ -36,7 +36,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from pyramid.registry import Registry
 from pyramid.request import Request
+from pyramid.response import Response
 from sqlalchemy import Executable, literal, select
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine, Result, ScalarResult
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -51,6 +53,7 @@ AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
 # not (the tests bind one open connection): it must not write either.
 READ_ONLY = "db.read_only"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Handler = Callable[[Request], Response]
 
 # Any plain SELECT: asks a routing session where its reads would go.
 _A_READ = select(literal(1))
@@ -184,6 +187,37 @@ def tm_activate(request: Request) -> bool:
         request.environ[NO_TRANSACTION] = True
         return False
     return True
+
+
+def no_transaction_session(request: Request, factory: Callable[[], Session]) -> Session:
+    """The session of a request pyramid_tm left alone (:func:`tm_activate`):
+    it joins no transaction, may not write, and is closed first when the
+    request ends, as ``request.dbreads`` is (a later finished callback that
+    raises stops the rest)."""
+    session = factory()
+    session.info[READ_ONLY] = True  # nothing would commit a write
+    request.finished_callbacks.appendleft(lambda _request: session.close())
+    return session
+
+
+def left_writes_tween_factory(handler: Handler, _registry: Registry) -> Handler:
+    """Right above the view, under the exception views: a read-only
+    request's session that still holds a change when the view returns fails
+    as its commit's flush would have (ReadOnlyRequestWrote, through the
+    exception views), rather than the change being dropped unsaid."""
+
+    def left_writes_tween(request: Request) -> Response:
+        response = handler(request)
+        session: Session | None = request.__dict__.get("dbsession")
+        if (
+            session is not None
+            and session.info.get(READ_ONLY)
+            and (session.new or session.dirty or session.deleted)
+        ):
+            session.flush()  # read_only_guard raises
+        return response
+
+    return left_writes_tween
 
 
 # What the public reads run on: a request's session, or a Core connection.

@@ -54,6 +54,10 @@ class App:
         config.add_view(_writes_on_get, route_name="test.writes_on_get", renderer="json")
         config.add_route("test.inserts_on_get", "/api/test/inserts-on-get/{name}")
         config.add_view(_inserts_on_get, route_name="test.inserts_on_get", renderer="json")
+        config.add_route("test.adds_on_get", "/api/test/adds-on-get/{name}")
+        config.add_view(_adds_on_get, route_name="test.adds_on_get", renderer="json")
+        config.add_route("test.conflicts_once", "/api/test/conflicts-once/{name}")
+        config.add_view(_conflicts_once, route_name="test.conflicts_once", renderer="json")
         self.retried: list[BaseException] = []
         config.add_subscriber(lambda e: self.retried.append(e.exception), IBeforeRetry)
         self.wsgi = config.make_wsgi_app()
@@ -92,6 +96,23 @@ def _writes_on_get(request: Any) -> dict[str, str]:
 def _inserts_on_get(request: Any) -> dict[str, str]:
     request.dbsession.execute(insert(Tag).values(name=request.matchdict["name"]))
     return {"wrote": "yes"}
+
+
+def _adds_on_get(request: Any) -> dict[str, str]:
+    request.dbsession.add(Tag(name=request.matchdict["name"]))  # and no flush
+    return {"wrote": "maybe"}
+
+
+_CONFLICTED: set[str] = set()
+
+
+def _conflicts_once(request: Any) -> dict[str, str]:
+    """Through the session (a viewer's reads): a serialization failure, once."""
+    name = request.matchdict["name"]
+    if name not in _CONFLICTED:
+        _CONFLICTED.add(name)
+        request.dbsession.execute(text("DO $$ BEGIN RAISE SQLSTATE '40001'; END $$"))
+    return {"read": request.dbsession.execute(text("SELECT 'ok'")).scalar_one()}
 
 
 @pytest.fixture
@@ -183,6 +204,29 @@ def test_reads_in_transactions_where_reads_do_not_autocommit(url: str) -> None:
         assert transactions.seen == [("POST", True, True), ("GET", True, True)]
     finally:
         app.close()
+
+
+def test_a_read_only_requests_left_over_write_fails_loudly(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GET's session joins no transaction: a change the view left unflushed
+    fails as the commit's flush would have, through the exception views (the
+    API's error shape), not dropped and not after the response."""
+    answer = app.api.app.get("/api/test/adds-on-get/left-over", status=500)
+    assert answer.json == {"errors": {"server": ["unexpected error"]}}
+    logged = [r.exc_info[0] for r in caplog.records if r.exc_info]
+    assert logged == [ReadOnlyRequestWrote]
+    app.give_back()
+    with app.engine.connect() as conn:
+        assert not conn.execute(text("SELECT 1 FROM tags WHERE name = 'left-over'")).all()
+    assert app.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_read_only_requests_serialization_failure_is_retried(app: App) -> None:
+    """SQLSTATE class 40 (a replica's conflict with recovery, say): replayed
+    for a request without a transaction too."""
+    assert app.api.get("/api/test/conflicts-once/r1").json == {"read": "ok"}
+    assert len(app.retried) == 1 and "40001" in repr(app.retried[0].orig)  # type: ignore[attr-defined]
 
 
 def test_hot_reads_are_prepared_once_per_connection(app: App) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -153,7 +154,13 @@ def test_the_replica_is_a_real_streaming_replica(servers: Servers, app: App) -> 
             text("SELECT pg_is_in_recovery(), inet_server_port()")
         ).one()
     assert (in_recovery, port) == (True, servers.replica.port)
+    # A replica just made may not have replayed its first heartbeat yet
+    # (seen under a loaded test run): it becomes usable, within seconds.
+    deadline = time.monotonic() + 20
     app.router.check(replica)
+    while not replica.usable and time.monotonic() < deadline:
+        time.sleep(0.2)
+        app.router.check(replica)
     assert replica.usable and replica.lag is not None and replica.lag <= app.router.max_lag
 
 
