@@ -27,6 +27,12 @@ from sqlalchemy import Select, Text, cast, func, literal_column, select, true
 from sqlalchemy.types import NullType
 
 
+def _record(name: str, outer: tuple[Any, ...], **fields: Any) -> Any:
+    """``LATERAL (SELECT <field> AS <key>, ...) AS name`` over ``outer``'s row."""
+    columns = [value.label(key) for key, value in fields.items()]
+    return select(*columns).correlate(*outer).lateral(name)
+
+
 @lru_cache(maxsize=256)
 def statement(page: Select[Any]) -> Select[Any]:
     """``page`` (a list page's rows: ``articles._page``) as one row:
@@ -48,33 +54,29 @@ def statement(page: Select[Any]) -> Select[Any]:
     # Records whose JSON keys are the labels (row_to_json of a ROW(...)
     # would say f1, f2...). LATERAL subqueries without FROM: the planner
     # folds them into the aggregate's input, no join is run.
-    author = (
-        select(
-            p.c.username.label("username"),
-            p.c.bio.label("bio"),
-            p.c.image.label("image"),
-            p.c.following.label("following"),
-        )
-        .correlate(p)
-        .lateral("author")
+    author = _record(
+        "author",
+        (p,),
+        username=p.c.username,
+        bio=p.c.bio,
+        image=p.c.image,
+        following=p.c.following,
     )
     # utc_text's microseconds, cut to the spec's milliseconds (as public.article_data).
     created = func.left(p.c.created, literal_column("23")).op("||")(literal_column("'Z'"))
     updated = func.left(p.c.updated, literal_column("23")).op("||")(literal_column("'Z'"))
-    doc = (
-        select(
-            p.c.slug.label("slug"),
-            p.c.title.label("title"),
-            p.c.description.label("description"),
-            p.c.tag_names.label("tagList"),
-            created.label("createdAt"),
-            updated.label("updatedAt"),
-            p.c.favorited.label("favorited"),
-            p.c.favorites_count.label("favoritesCount"),
-            author.table_valued().label("author"),
-        )
-        .correlate(p, author)
-        .lateral("doc")
+    doc = _record(
+        "doc",
+        (p, author),
+        slug=p.c.slug,
+        title=p.c.title,
+        description=p.c.description,
+        tagList=p.c.tag_names,
+        createdAt=created,
+        updatedAt=updated,
+        favorited=p.c.favorited,
+        favoritesCount=p.c.favorites_count,
+        author=author.table_valued(),
     )
     columns = [
         cast(func.json_agg(doc.table_valued()), Text).label("articles"),
