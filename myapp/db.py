@@ -64,6 +64,7 @@ from myapp import db_budget, db_held, db_prepared
 from myapp.db_reads import (
     AUTOCOMMIT,
     NO_TRANSACTION,
+    READ_ONLY,
     SAFE_METHODS,
     autocommit_begin,
     autocommit_off,
@@ -253,6 +254,7 @@ def _dbsession(request: Request) -> Session:
     # one open connection). It must not write (read_only_guard).
     if autocommit_read(request) and isinstance(session.bind, Engine):
         session.info[AUTOCOMMIT] = True
+        session.info[READ_ONLY] = True
     markers: Markers | None = request.registry.get("db_markers")
     if markers is not None:
         _route_request(request, session, markers)

@@ -48,9 +48,9 @@ from myapp.db_held import HeldReads, connect_autocommit
 
 log = logging.getLogger(__name__)
 
-AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session
-# session.info: a session in no transaction (tm_activate), in autocommit or
-# not (the tests bind one open connection): it must not write either.
+AUTOCOMMIT = "db.autocommit"  # session.info: a read-only request's session, in autocommit
+# session.info: a session that must not write: an autocommit one, or one in
+# no transaction (tm_activate) whatever its bind (the tests bind one open connection).
 READ_ONLY = "db.read_only"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[Request], Response]
@@ -84,17 +84,13 @@ def read_only_guard(session: Session, _context: Any, _instances: Any) -> None:
     so a write there would neither roll back with the request nor purge the
     cache: safe methods stay safe, loudly.
     """
-    info = session.info
-    if (info.get(AUTOCOMMIT) or info.get(READ_ONLY)) and (
-        session.new or session.dirty or session.deleted
-    ):
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
         raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
 
 
 def read_only_statements(state: ORMExecuteState) -> None:
     """``do_orm_execute``: nor through an INSERT, UPDATE or DELETE statement."""
-    info = state.session.info
-    if (info.get(AUTOCOMMIT) or info.get(READ_ONLY)) and (
+    if state.session.info.get(READ_ONLY) and (
         state.is_insert or state.is_update or state.is_delete
     ):
         raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
