@@ -53,7 +53,7 @@ from psycopg2.extensions import TransactionRollbackError
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.settings import asbool, aslist
-from pyramid.tweens import MAIN
+from pyramid.tweens import EXCVIEW
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -407,8 +407,10 @@ def includeme(config: Configurator) -> None:
         # with replicas, whose routing makes each request's session.)
         config.registry["db_held_reads"] = db_held.HeldReads(held_age, _statements_afresh)
     config.add_request_method(_dbsession, "dbsession", reify=True)
-    # Under the exception views: a read-only request's left-over write fails there.
-    config.add_tween("myapp.db_reads.left_writes_tween_factory", over=MAIN)
+    # Under the exception views: a read-only request's left-over write fails
+    # there (an explicit "under": "over=MAIN" alone let another tween's
+    # "over=EXCVIEW" sort it above them).
+    config.add_tween("myapp.db_reads.left_writes_tween_factory", under=EXCVIEW)
     # The public reads' connection (myapp.db_reads.reader): the session, or
     # for an anonymous read a Core connection without the Session around it.
     config.add_request_method(reader, "dbreads", reify=True)

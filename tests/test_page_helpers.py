@@ -126,10 +126,10 @@ def render_reference(event: BeforeRender) -> None:
     """Before a page renders as served, render it with PyramidHelpers (into a
     throwaway response: ``render`` hides ``request.response``)."""
     request = event.get("request")
-    if request is None or REFERENCE not in request.environ or "h" not in event:
+    if request is None or not str(event.get("renderer_name", "")).endswith(".jinja2"):
         return
-    if isinstance(event["h"], PyramidHelpers) or request.environ[REFERENCE] != "wanted":
-        return  # the reference render itself, or one already made
+    if request.environ.get(REFERENCE) != "wanted":
+        return  # not compared, the reference render itself, or one already made
     request.environ[REFERENCE] = "rendering"
     values = dict(event.rendering_val, h=PyramidHelpers(request))
     request.environ[REFERENCE] = render(event["renderer_name"], values, request)

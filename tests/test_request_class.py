@@ -52,3 +52,20 @@ def test_a_request_made_elsewhere_still_gets_the_extensions(
         assert callable(env["request"].dispatch)
     finally:
         env["closer"]()
+
+
+def test_the_app_subscribes_to_no_event(wsgi_app: Any) -> None:
+    """One subscriber of any event makes the router notify NewRequest,
+    BeforeTraversal, ContextFound and NewResponse on every request
+    (``registry.has_listeners``): ~50,000 instructions of an uncached API
+    list. The pages give templates ``h`` by wrapping the Jinja2 renderer and
+    add their security headers in a tween instead (myapp.pages)."""
+    assert not wsgi_app.registry.has_listeners
+
+
+def test_pages_still_get_their_helpers_and_headers(testapp: webtest.TestApp) -> None:
+    home = testapp.get("/")
+    assert 'href="/login"' in home.text  # h.route, in the layout
+    assert home.headers["X-Frame-Options"] == "DENY"
+    missing = testapp.get("/no/such/page", status=404)  # an exception view's page
+    assert missing.headers["X-Frame-Options"] == "DENY" and 'href="/login"' in missing.text

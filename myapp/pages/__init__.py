@@ -46,5 +46,7 @@ def includeme(config: Configurator) -> None:
     config.add_jinja2_search_path("myapp:templates", name=".jinja2")
     config.include("myapp.pages.assets")
     config.include("myapp.pages.fragments")
+    config.include("myapp.pages.headers")
+    config.include("myapp.pages.helpers")
     for name, pattern in ROUTES:
         config.add_route(name, pattern)

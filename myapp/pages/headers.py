@@ -10,9 +10,17 @@ nothing more: one stylesheet and one script from /static, data in a
 
 from __future__ import annotations
 
-from pyramid.events import NewResponse, subscriber
+from collections.abc import Callable
+
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.tweens import EXCVIEW
 
 from myapp.sessions import is_api
+
+Handler = Callable[[Request], Response]
 
 CSP = "; ".join(
     [
@@ -35,10 +43,27 @@ HEADERS = {
 }
 
 
-@subscriber(NewResponse)
-def security_headers(event: NewResponse) -> None:
-    response = event.response
-    if response.content_type != "text/html" or is_api(event.request):
-        return
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+def security_headers_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """The headers on every HTML response, error pages included (above the
+    exception views).
+
+    A tween, not a ``NewResponse`` subscriber: one subscriber of any event
+    makes Pyramid's router notify four events on *every* request
+    (``registry.has_listeners``), ~50,000 instructions of an uncached API
+    list, for headers that only pages carry (myapp.pages.helpers says the
+    same of ``BeforeRender``; tests/test_request_class.py checks the app has none).
+    """
+
+    def security_headers_tween(request: Request) -> Response:
+        response = handler(request)
+        if is_api(request) or response.content_type != "text/html":
+            return response
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return security_headers_tween
+
+
+def includeme(config: Configurator) -> None:
+    config.add_tween("myapp.pages.headers.security_headers_tween_factory", over=EXCVIEW)

@@ -20,9 +20,9 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from markupsafe import Markup
+from pyramid.config import Configurator
 from pyramid.csrf import get_csrf_token
-from pyramid.events import BeforeRender, subscriber
-from pyramid.interfaces import IRoutesMapper
+from pyramid.interfaces import IRendererFactory, IRoutesMapper
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
@@ -240,9 +240,37 @@ class Helpers:
         }
 
 
-@subscriber(BeforeRender)
-def add_helpers(event: BeforeRender) -> None:
-    """Give page templates ``h`` (and nothing to the API's JSON renderer)."""
-    request = event.get("request")
-    if request is not None and str(event.get("renderer_name", "")).endswith(".jinja2"):
-        event.setdefault("h", Helpers(request))
+Renderer = Callable[[Any, dict[str, Any]], str]
+
+
+def with_helpers(factory: Callable[[Any], Renderer]) -> Callable[[Any], Renderer]:
+    """A template renderer factory whose templates get ``h``.
+
+    Not a ``BeforeRender`` subscriber: one subscriber of any event makes
+    Pyramid's router notify four other events on *every* request, API calls
+    included (myapp.pages.headers says how much that costs)."""
+
+    def make(info: Any) -> Renderer:
+        render = factory(info)
+
+        def render_with_helpers(value: Any, system: dict[str, Any]) -> str:
+            request = system.get("request")
+            if request is not None:
+                system.setdefault("h", Helpers(request))
+            return render(value, system)
+
+        return render_with_helpers
+
+    return make
+
+
+def includeme(config: Configurator) -> None:
+    def wrap() -> None:
+        registry = config.registry
+        factory = registry.getUtility(IRendererFactory, name=".jinja2")
+        registry.registerUtility(with_helpers(factory), IRendererFactory, name=".jinja2")
+
+    # After pyramid_jinja2 registered its factory (config.add_renderer acts
+    # in PHASE1_CONFIG), before any view renders (renderers are looked up
+    # on first use).
+    config.action(("myapp.pages.helpers", ".jinja2"), wrap)
