@@ -4,9 +4,13 @@ living next to them untouched."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import webtest
+from pyramid.request import Request
+from pyramid.response import Response
 
+from myapp.config import configure
 from tests.pages_support import PASSWORD, Browser, form, state
 
 
@@ -93,3 +97,26 @@ def test_tags_with_slashes_have_working_pages(testapp: webtest.TestApp) -> None:
     assert link == ["/tag/ci/cd"]
     page = browser.get(link[0])
     assert [h.get_text() for h in page.html.select(".article-preview h1")] == ["Pipelines"]
+
+
+def test_a_page_whose_commit_fails_is_an_error_page_with_the_security_headers(
+    app_settings: dict[str, Any],
+) -> None:
+    """pyramid_tm renders the exception view itself when the commit raises:
+    that page carries the headers too (myapp.pages.headers sits above it)."""
+    config = configure(app_settings)
+
+    def fails_at_commit(request: Request) -> Response:
+        def boom() -> None:
+            raise RuntimeError("the commit failed")
+
+        request.tm.get().addBeforeCommitHook(boom)
+        return Response("done")
+
+    config.add_route("test.fails_at_commit", "/test/fails-at-commit")
+    config.add_view(fails_at_commit, route_name="test.fails_at_commit", require_csrf=False)
+    app = webtest.TestApp(config.make_wsgi_app(), extra_environ={"HTTP_HOST": "localhost"})
+    page = app.post("/test/fails-at-commit", status=500)
+    assert page.content_type == "text/html" and "Something went wrong" in page.text
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]

@@ -44,8 +44,10 @@ HEADERS = {
 
 
 def security_headers_tween_factory(handler: Handler, registry: Registry) -> Handler:
-    """The headers on every HTML response, error pages included (above the
-    exception views).
+    """The headers on every HTML response outside /api (the API explorer at
+    /api/docs keeps its own), error pages included: above the exception
+    views and pyramid_tm, which renders an exception view itself when the
+    commit fails.
 
     A tween, not a ``NewResponse`` subscriber: one subscriber of any event
     makes Pyramid's router notify four events on *every* request
@@ -66,4 +68,7 @@ def security_headers_tween_factory(handler: Handler, registry: Registry) -> Hand
 
 
 def includeme(config: Configurator) -> None:
-    config.add_tween("myapp.pages.headers.security_headers_tween_factory", over=EXCVIEW)
+    config.add_tween(
+        "myapp.pages.headers.security_headers_tween_factory",
+        over=("pyramid_tm.tm_tween_factory", EXCVIEW),
+    )

@@ -20,8 +20,9 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from markupsafe import Markup
-from pyramid.config import Configurator
+from pyramid.config import PHASE2_CONFIG, Configurator
 from pyramid.csrf import get_csrf_token
+from pyramid.exceptions import ConfigurationError
 from pyramid.interfaces import IRendererFactory, IRoutesMapper
 from pyramid.registry import Registry
 from pyramid.request import Request
@@ -267,10 +268,12 @@ def with_helpers(factory: Callable[[Any], Renderer]) -> Callable[[Any], Renderer
 def includeme(config: Configurator) -> None:
     def wrap() -> None:
         registry = config.registry
-        factory = registry.getUtility(IRendererFactory, name=".jinja2")
+        factory = registry.queryUtility(IRendererFactory, name=".jinja2")
+        if factory is None:
+            raise ConfigurationError("myapp.pages needs pyramid_jinja2 (config.include it first)")
         registry.registerUtility(with_helpers(factory), IRendererFactory, name=".jinja2")
 
     # After pyramid_jinja2 registered its factory (config.add_renderer acts
     # in PHASE1_CONFIG), before any view renders (renderers are looked up
     # on first use).
-    config.action(("myapp.pages.helpers", ".jinja2"), wrap)
+    config.action(("myapp.pages.helpers", ".jinja2"), wrap, order=PHASE2_CONFIG)
