@@ -53,7 +53,6 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
-    literal_column,
     select,
     true,
     tuple_,
@@ -170,17 +169,13 @@ def conditions(names: tuple[str, ...]) -> list[ColumnElement[bool]]:
     return found
 
 
-def page_ids(
-    names: tuple[str, ...], after: bool, lateral_feed: bool = False, first: int | None = None
-) -> Select[Any]:
+def page_ids(names: tuple[str, ...], after: bool, lateral_feed: bool = False) -> Select[Any]:
     """A subquery of the page's article ids (see the module docs).
 
     ``names``: the filters in use; ``after``: a cursor is given;
     ``lateral_feed``: the feed of at most ``FEED_LATERAL_MAX`` authors
-    (Postgres counters tell, myapp.services.counts.feed); ``first``: the
-    first page of this size, written into the statement (no parameters:
-    its prepared plan is the one a planner would make for the values,
-    myapp.services.articles).
+    (Postgres counters tell, myapp.services.counts.feed). (The first page
+    of the global list is read without it: myapp.services.articles._page.)
     """
     limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
     if names == ("tag",):
@@ -216,8 +211,6 @@ def page_ids(
     if after:
         query = query.where(_before(created, ident))
     query = query.order_by(created.desc(), ident.desc())
-    if first is not None:
-        return query.limit(literal_column(str(int(first)), Integer))
     return query.limit(limit).offset(offset)
 
 
