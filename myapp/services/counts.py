@@ -28,8 +28,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from myapp.db_reads import Reader, dialect_name
 from myapp.models import ArticleCount, Follow, Tag, User
@@ -108,18 +110,21 @@ def tags_by_use(db: Reader) -> list[str] | None:
     """Tags in use, most used first (None where counters are not kept)."""
     if dialect_name(db) != "postgresql":
         return None
-    return list(db.scalars(_tags_by_use()))
+    return db.scalar(_tags_by_use()) or []  # an aggregate over no rows is null
 
 
 @lru_cache(maxsize=1)
-def _tags_by_use() -> Select[tuple[str]]:
+def _tags_by_use() -> Select[tuple[list[str]]]:
     # Built once: building it from the ORM attributes cost a tenth of an
-    # uncached home page's CPU.
+    # uncached home page's CPU. One row, the names as one text[] (psycopg2
+    # reads it into a list in C): read as rows, the few hundred tags of a
+    # big site cost SQLAlchemy ~0.5 ms of CPU to iterate.
+    by_use = aggregate_order_by(Tag.name, ArticleCount.articles.desc(), Tag.name)
     return (
-        select(Tag.name)
+        select(func.array_agg(by_use, type_=NullType()))
+        .select_from(Tag)
         .join(ArticleCount, (ArticleCount.key == Tag.id) & (ArticleCount.scope == TAG))
         .where(ArticleCount.articles > 0)
-        .order_by(ArticleCount.articles.desc(), Tag.name)
     )
 
 
