@@ -1,0 +1,28 @@
+"""bench/inprocess.py: CPU per request of the app called in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import inprocess
+
+
+def test_a_request_is_served_and_costs_some_cpu(testapp: Any) -> None:
+    app = testapp.app
+    status, body = inprocess.call(app, "/api/tags?x=1")
+    assert status.startswith("200") and b'"tags"' in body
+    assert inprocess.cpu_per_request(app, "/healthz", 20) > 0
+
+
+def test_an_error_answer_is_not_measured(testapp: Any) -> None:
+    with pytest.raises(RuntimeError, match="404"):
+        inprocess.cpu_per_request(testapp.app, "/api/no-such-thing", 1)
+
+
+def test_the_environ_is_a_get_with_its_query_string() -> None:
+    environ = inprocess.environ("/api/articles?limit=20&tag=x")
+    assert environ["REQUEST_METHOD"] == "GET"
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/api/articles", "limit=20&tag=x")
+    assert environ["wsgi.input"].read() == b""
