@@ -77,6 +77,11 @@ class ReadOnlyRequestWrote(RuntimeError):
     """A GET/HEAD/OPTIONS request changed the database (myapp.db._dbsession)."""
 
 
+def _holds_writes(session: Session) -> bool:
+    """A session that may not write (``READ_ONLY``) holds a change."""
+    return bool(session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted))
+
+
 def read_only_guard(session: Session, _context: Any, _instances: Any) -> None:
     """``before_flush``: a read-only request's session never writes.
 
@@ -84,7 +89,7 @@ def read_only_guard(session: Session, _context: Any, _instances: Any) -> None:
     so a write there would neither roll back with the request nor purge the
     cache: safe methods stay safe, loudly.
     """
-    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+    if _holds_writes(session):
         raise ReadOnlyRequestWrote("a read-only request (GET, HEAD, OPTIONS) tried to write")
 
 
@@ -205,11 +210,7 @@ def left_writes_tween_factory(handler: Handler, _registry: Registry) -> Handler:
     def left_writes_tween(request: Request) -> Response:
         response = handler(request)
         session: Session | None = request.__dict__.get("dbsession")
-        if (
-            session is not None
-            and session.info.get(READ_ONLY)
-            and (session.new or session.dirty or session.deleted)
-        ):
+        if session is not None and _holds_writes(session):
             session.flush()  # read_only_guard raises
         return response
 

@@ -84,9 +84,12 @@ def article_data(m: Mapping[str, Any], with_body: bool = True) -> Data:
 def _entry(m: ArticleRow) -> Data:
     """A single article's cache entry: the representation, the ids that
     flags need, and the body as sanitized HTML (list pages are ``Page``s)."""
-    entry = {"id": m["id"], "author_id": m["author_id"], "article": article_data(m)}
-    entry["body_html"] = markdown.render(m["body"])
-    return entry
+    return {
+        "id": m["id"],
+        "author_id": m["author_id"],
+        "article": article_data(m),
+        "body_html": markdown.render(m["body"]),
+    }
 
 
 class Page(TypedDict):
