@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.inprocess [--ini production.ini]
         [--path "/api/articles?limit=20"] [--requests 2000] [--rounds 3] [--warmup 200]
+        [--header "Authorization: Token <jwt>"]...
 
 The app's settings come from the ini and the environment as always
 (``DATABASE_URL``, ``CACHE_ENABLED``, ``SECRET_KEY``...). Each round calls
@@ -28,10 +29,17 @@ from typing import Any
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def environ(path: str) -> dict[str, Any]:
-    """A GET of ``path`` (with its query string) as gunicorn passes it on."""
+Headers = dict[str, str]
+
+
+def environ(path: str, headers: Headers | None = None) -> dict[str, Any]:
+    """A GET of ``path`` (with its query string) and ``headers`` as gunicorn
+    passes it on."""
     path_info, _, query = path.partition("?")
-    return {
+    extra = {
+        f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()
+    }
+    return extra | {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path_info,
         "QUERY_STRING": query,
@@ -50,14 +58,14 @@ def environ(path: str) -> dict[str, Any]:
     }
 
 
-def call(app: WSGIApp, path: str) -> tuple[str, bytes]:
+def call(app: WSGIApp, path: str, headers: Headers | None = None) -> tuple[str, bytes]:
     """One request: its status line and body."""
     statuses: list[str] = []
 
     def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
         statuses.append(status)
 
-    body = app(environ(path), start_response)
+    body = app(environ(path, headers), start_response)
     try:
         data = b"".join(body)
     finally:
@@ -67,15 +75,25 @@ def call(app: WSGIApp, path: str) -> tuple[str, bytes]:
     return statuses[0], data
 
 
-def cpu_per_request(app: WSGIApp, path: str, requests: int) -> float:
+def cpu_per_request(
+    app: WSGIApp, path: str, requests: int, headers: Headers | None = None
+) -> float:
     """CPU seconds per request over ``requests`` calls; any answer but a
     200 is an error (a benchmark of an error page measures nothing)."""
     start = time.process_time()
     for _ in range(requests):
-        status, _body = call(app, path)
+        status, _body = call(app, path, headers)
         if not status.startswith("200"):
             raise RuntimeError(f"GET {path} answered {status}")
     return (time.process_time() - start) / requests
+
+
+def header_of(text: str) -> tuple[str, str]:
+    """``"Name: value"`` as (name, value)."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"not a header: {text!r} (want 'Name: value')")
+    return name.strip(), value.strip()
 
 
 def main() -> None:
@@ -85,13 +103,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument(
+        "--header", action="append", default=[], help='"Name: value" (a logged-in viewer\'s token)'
+    )
     args = parser.parse_args()
+    headers = dict(header_of(text) for text in args.header)
 
     from pyramid.paster import get_app
 
     app = get_app(args.ini)
-    cpu_per_request(app, args.path, args.warmup)
-    rounds = [cpu_per_request(app, args.path, args.requests) for _ in range(args.rounds)]
+    cpu_per_request(app, args.path, args.warmup, headers)
+    rounds = [cpu_per_request(app, args.path, args.requests, headers) for _ in range(args.rounds)]
     for seconds in rounds:
         print(f"GET {args.path}: {seconds * 1000:.3f} ms CPU per request")
     print(f"min of {len(rounds)} x {args.requests}: {min(rounds) * 1000:.3f} ms")

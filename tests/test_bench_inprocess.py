@@ -26,3 +26,20 @@ def test_the_environ_is_a_get_with_its_query_string() -> None:
     assert environ["REQUEST_METHOD"] == "GET"
     assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/api/articles", "limit=20&tag=x")
     assert environ["wsgi.input"].read() == b""
+
+
+def test_headers_go_into_the_environ_as_gunicorn_names_them() -> None:
+    name, value = inprocess.header_of("X-Request-Id:  abc ")
+    environ = inprocess.environ("/", {name: value, "Authorization": "Token t"})
+    assert environ["HTTP_X_REQUEST_ID"] == "abc"
+    assert environ["HTTP_AUTHORIZATION"] == "Token t"
+    with pytest.raises(Exception, match="not a header"):
+        inprocess.header_of("no colon")
+
+
+def test_a_logged_in_request_is_measured_as_that_viewer(testapp: Any, api: Any) -> None:
+    token = api.register()["token"]
+    status, body = inprocess.call(testapp.app, "/api/user", {"Authorization": f"Token {token}"})
+    assert status.startswith("200") and b'"token"' in body
+    with pytest.raises(RuntimeError, match="401"):
+        inprocess.cpu_per_request(testapp.app, "/api/user", 1)
