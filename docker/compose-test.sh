@@ -7,6 +7,8 @@
 #   3. build, then `up -d` (3 web replicas from deploy.replicas)
 #   4. the checks (docker/ci/checks.py)
 #   5. down: containers, network and volumes, whatever happened before.
+# COMPOSE_PGBOUNCER=1 adds docker/compose.pgbouncer.yml: the app reaches
+# Postgres through PgBouncer, and the checks prove it.
 # nginx is published on 127.0.0.1:$CONDUIT_HTTP_PORT (8088: `make cluster`
 # has 8080). Every step is bounded in time; the containers' logs of the
 # last run stay in var/compose-test/.
@@ -32,6 +34,12 @@ python3 -c 'import secrets; print("SECRET_KEY=" + secrets.token_urlsafe(48))' > 
 
 compose=("$CACHE/podman-compose/bin/podman-compose" --env-file "$envfile"
     -p "$COMPOSE_PROJECT" -f docker-compose.yml -f docker/compose.ci.yml)
+services=(migrate nginx mail postgres redis)
+if [ "${COMPOSE_PGBOUNCER:-0}" = 1 ]; then
+    compose+=(-f docker/compose.pgbouncer.yml)
+    services+=(pgbouncer)
+    export PGBOUNCER_BASE_IMAGE=$BASE_IMAGE EXPECT_PGBOUNCER=1
+fi
 
 # Long steps run as a child the shell waits for: bash runs a trap only once
 # its foreground command is over, but interrupts `wait` at once, so an
@@ -94,8 +102,8 @@ if ss -ltnH "sport = :$CONDUIT_HTTP_PORT" | grep -q .; then
 fi
 
 # web, worker and beat share migrate's image: build it once.
-step "build (app, nginx, mail, postgres, redis)"
-run timeout 1200 "${compose[@]}" build migrate nginx mail postgres redis > "$work/build.log" 2>&1 ||
+step "build: ${services[*]} (migrate's image is the app's)"
+run timeout 1200 "${compose[@]}" build "${services[@]}" > "$work/build.log" 2>&1 ||
     { tail -40 "$work/build.log"; exit 1; }
 grep -E 'COMMIT' "$work/build.log" | sort -u
 

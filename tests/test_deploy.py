@@ -301,3 +301,81 @@ def test_compose_invariants(compose: dict[str, Any]) -> None:
     )
     caught(lambda c: c[services]["web"]["environment"].update(SECRETKEY="x"), "SECRETKEY")
     caught(lambda c: c[services]["web"]["deploy"].update(replicas=2), "compose-test expects 3")
+
+
+# -- docker/compose.pgbouncer.yml -------------------------------------------------------
+
+PGBOUNCER_OVERRIDE = ds.ROOT / "docker" / "compose.pgbouncer.yml"
+THROUGH_PGBOUNCER = ("web", "worker", "beat")
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """``override`` over ``base`` as Compose merges files: mappings key by
+    key, ``depends_on`` lists as their union, anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            if key == "depends_on" and isinstance(value, list):
+                merged[key] = [
+                    *base.get(key, []),
+                    *(v for v in value if v not in base.get(key, [])),
+                ]
+            else:
+                merged[key] = _merged(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def _pgbouncer_stack(compose: dict[str, Any]) -> dict[str, Any]:
+    return _merged(compose, yaml.safe_load(PGBOUNCER_OVERRIDE.read_text()))
+
+
+def check_pgbouncer_stack(stack: dict[str, Any], env_names: set[str]) -> list[str]:
+    """What makes the PgBouncer variant safe: the app's long-running
+    processes go through it, told so; migrate goes straight to Postgres."""
+    bad = []
+    services = stack["services"]
+    for name in THROUGH_PGBOUNCER:
+        env = services[name]["environment"]
+        if "@pgbouncer:6432/" not in env.get("DATABASE_URL", ""):
+            bad.append(f"{name} does not reach Postgres through pgbouncer:6432")
+        if str(env.get("DB_PGBOUNCER")).lower() != "true":
+            bad.append(f"{name} is not told it is behind PgBouncer (DB_PGBOUNCER)")
+        if "pgbouncer" not in services[name].get("depends_on", []):
+            bad.append(f"{name} does not start after pgbouncer")
+    if "@postgres:5432/" not in services["migrate"]["environment"]["DATABASE_URL"]:
+        bad.append("migrate must bypass PgBouncer (a session advisory lock)")
+    script = (ds.ROOT / "docker" / "pgbouncer" / "entrypoint.sh").read_text()
+    for variable in services["pgbouncer"]["environment"]:
+        if not re.search(rf"\${{{variable}[:}}]", script):
+            bad.append(f"pgbouncer sets {variable}, which its entrypoint never reads")
+    return bad + check_compose(stack, env_names, _expected_web_replicas())
+
+
+def test_the_pgbouncer_variant_validates_and_is_safe(compose: dict[str, Any]) -> None:
+    schema = json.loads((Path(__file__).parent / "compose_spec" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    override = yaml.safe_load(PGBOUNCER_OVERRIDE.read_text())
+    assert [e.message for e in validator.iter_errors(override)] == []
+    stack = _pgbouncer_stack(compose)
+    assert [e.message for e in validator.iter_errors(stack)] == []
+    names = ds.app_environment_names()
+    assert check_pgbouncer_stack(stack, names) == []
+    # Each check catches what it is there for.
+    for mutate, pattern in [
+        (lambda s: s["services"]["web"]["environment"].pop("DB_PGBOUNCER"), "web is not told"),
+        (
+            lambda s: s["services"]["migrate"]["environment"].update(
+                DATABASE_URL="postgresql://conduit:conduit@pgbouncer:6432/conduit"
+            ),
+            "migrate must bypass",
+        ),
+        (lambda s: s["services"]["worker"].update(depends_on=["redis"]), "worker does not start"),
+        (
+            lambda s: s["services"]["pgbouncer"]["environment"].update(NOT_READ="1"),
+            "never reads",
+        ),
+    ]:
+        broken = copy.deepcopy(stack)
+        mutate(broken)
+        assert any(pattern in v for v in check_pgbouncer_stack(broken, names)), pattern

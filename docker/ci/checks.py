@@ -18,7 +18,11 @@ Every wait has a deadline; the first failed check stops the run (exit 1).
    is run by the worker (its log names the job), polled to 100 %, and its
    zip downloads through nginx from a web replica (shared volume); a
    follower's notification reaches the mail catcher over SMTP;
-5. /static/ is served by nginx itself (no replica header, immutable).
+5. /static/ is served by nginx itself (no replica header, immutable);
+6. with EXPECT_PGBOUNCER=1 (docker/compose.pgbouncer.yml): every client
+   connection Postgres has to the app's database comes from the pgbouncer
+   container, and PgBouncer's own counters show the transactions that a
+   burst of API reads through nginx made.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ PORT = os.environ.get("CONDUIT_HTTP_PORT", "8088")
 BASE = f"http://127.0.0.1:{PORT}"
 PROJECT = os.environ.get("COMPOSE_PROJECT", "conduit-ci")
 REPLICAS = int(os.environ.get("EXPECTED_WEB_REPLICAS", "3"))
+PGBOUNCER = os.environ.get("EXPECT_PGBOUNCER") == "1"
+WRITES = 10  # articles published through PgBouncer (check_pgbouncer)
 
 
 def fail(message: str) -> None:
@@ -251,6 +257,63 @@ def check_static() -> None:
     ok("/static/ served by nginx (no replica involved), immutable")
 
 
+def psql(
+    sql: str, url: str = "postgresql:///conduit?user=conduit", header: bool = False
+) -> list[list[str]]:
+    """``sql``'s rows (its column names first with ``header``), run by psql
+    in the postgres container (its local socket trusts; PgBouncer is reached
+    over the stack's network, with the password)."""
+    flags = ["-X", "-A", "-F", "\t", "-P", "footer=off"] + ([] if header else ["-t"])
+    out = podman(
+        "exec", "-e", "PGPASSWORD=" + os.environ.get("POSTGRES_PASSWORD", "conduit"),
+        containers("postgres")[0], "psql", url, *flags, "-c", sql,
+    )  # fmt: skip
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def pgbouncer_transactions() -> int:
+    """Transactions PgBouncer has passed on to the app's database so far
+    (its admin console's SHOW STATS, read with a header line)."""
+    rows = psql("SHOW STATS", "postgresql://conduit@pgbouncer:6432/pgbouncer", header=True)
+    header, *lines = rows
+    for line in lines:
+        stats = dict(zip(header, line, strict=True))
+        if stats["database"] == "conduit":
+            return int(stats["total_xact_count"])
+    return 0
+
+
+def check_pgbouncer(token: str) -> None:
+    bouncers = containers("pgbouncer")
+    if len(bouncers) != 1:
+        fail(f"one pgbouncer container expected, found {bouncers}")
+    address = podman(
+        "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", bouncers[0]
+    ).strip()
+    # Writes: reads may all be answered from the cache.
+    before = pgbouncer_transactions()
+    for n in range(WRITES):
+        article = {"title": f"Pooled {uuid.uuid4().hex[:8]} {n}", "description": "d", "body": "b"}
+        status, _, body = http("POST", "/api/articles", {"article": article}, token=token)
+        if status != 201:
+            fail(f"POST /api/articles through pgbouncer: {status} {body[:300]!r}")
+    after = pgbouncer_transactions()
+    if after <= before:
+        fail(f"PgBouncer counted no transactions for conduit ({before} -> {after})")
+    clients = psql(
+        "SELECT DISTINCT host(client_addr) FROM pg_stat_activity "
+        "WHERE datname = 'conduit' AND backend_type = 'client backend' "
+        "AND pid <> pg_backend_pid()"
+    )
+    sources = sorted(row[0] for row in clients)
+    if sources != [address]:
+        fail(f"Postgres' app connections come from {sources}, not only pgbouncer ({address})")
+    ok(
+        f"the app reaches Postgres only through pgbouncer ({address}): "
+        f"{after - before} transactions pooled for {WRITES} articles published"
+    )
+
+
 def main() -> None:
     check_up()
     author = f"author{uuid.uuid4().hex[:8]}"
@@ -260,6 +323,8 @@ def main() -> None:
     check_export_job(token)
     check_mail(token, author)
     check_static()
+    if PGBOUNCER:
+        check_pgbouncer(token)
     print("all compose checks passed", flush=True)
 
 
