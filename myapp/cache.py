@@ -15,6 +15,8 @@ Regions (what each holds, and for how long at most):
                   reads of logged-in requests (myapp.identities); 5 min.
 * ``flags``       one viewer's ``favorited``/``following`` flags for the ids
                   of one page, by viewer (myapp.services.public); 1 min.
+* ``comments``    an article's comments as anyone logged out sees them, by
+                  article id (myapp.services.comments); 5 min.
 * ``generations`` the generation tokens that version the keys above; 1 day.
 
 With Redis, each process also keeps the entries of the ``LOCAL`` regions it
@@ -75,6 +77,7 @@ REGIONS = {
     "views": 60,
     "identities": 300,
     "flags": 60,
+    "comments": 300,
     "generations": 86400,
 }
 # Regions whose values are expensive to make share one lock across replicas

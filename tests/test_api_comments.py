@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, QueryCounter
 
 
 @pytest.fixture
@@ -127,3 +127,49 @@ def test_comments_go_with_their_article(api: Api, setup: dict[str, Any]) -> None
     comment(api, slug, setup["reader"]["token"])
     api.delete(f"/api/articles/{slug}", setup["author"]["token"], status=204)
     api.get(f"/api/articles/{slug}/comments", status=404)
+
+
+# -- the cached list (myapp.services.comments) -------------------------------------
+
+
+def test_a_warm_list_is_read_without_sql(
+    api: Api, setup: dict[str, Any], queries: QueryCounter
+) -> None:
+    slug = setup["slug"]
+    comment(api, slug, setup["reader"]["token"])
+    url = f"/api/articles/{slug}/comments"
+    first = api.get(url).json
+    queries.reset()
+    assert api.get(url).json == first
+    assert queries.count == 0, queries.statements
+    # A viewer's flags are cached too (by their flags token).
+    token = setup["author"]["token"]
+    api.get(url, token)
+    queries.reset()
+    assert api.get(url, token).json == first
+    assert queries.count == 0, queries.statements
+
+
+def test_writes_and_renames_reach_a_warm_list(api: Api, setup: dict[str, Any]) -> None:
+    slug, reader, author = setup["slug"], setup["reader"]["token"], setup["author"]["token"]
+    url = f"/api/articles/{slug}/comments"
+    kept = comment(api, slug, reader, "kept")
+    assert [c["body"] for c in api.get(url).json["comments"]] == ["kept"]
+    assert not api.get(url, author).json["comments"][0]["author"]["following"]
+    # Each write purges the cached list after its commit.
+    gone = comment(api, slug, reader, "gone")
+    assert [c["body"] for c in api.get(url).json["comments"]] == ["gone", "kept"]
+    api.delete(f"{url}/{gone['id']}", reader, status=204)
+    assert [c["id"] for c in api.get(url).json["comments"]] == [kept["id"]]
+    # A new bio: every cached comment of its author embeds the profile.
+    api.put("/api/user", {"user": {"bio": "now with a bio"}}, reader, status=200)
+    assert api.get(url).json["comments"][0]["author"]["bio"] == "now with a bio"
+    # Following the commenter changes the follower's flags token.
+    api.post("/api/profiles/reader/follow", token=author, status=200)
+    assert api.get(url, author).json["comments"][0]["author"]["following"]
+    assert not api.get(url).json["comments"][0]["author"]["following"]
+
+
+def test_comments_of_a_missing_article_are_a_404(api: Api) -> None:
+    res = api.get("/api/articles/no-such-article/comments", status=404)
+    assert res.json == {"errors": {"article": ["not found"]}}

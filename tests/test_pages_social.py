@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import webtest
 
+from tests.conftest import QueryCounter
 from tests.pages_support import Browser, errors, form, texts
 
 
@@ -32,6 +33,23 @@ def test_comment_post_and_delete(author: Browser, reader: Browser) -> None:
     delete_action = card.select_one(".mod-options form")["action"]
     form(page, delete_action).submit(status=303)
     assert comments(reader.get(f"/article/{slug}")) == []
+
+
+def test_a_warm_article_page_reads_no_sql(
+    author: Browser, reader: Browser, testapp: webtest.TestApp, queries: QueryCounter
+) -> None:
+    """The article, its body and its comments come from the cache: no SQL
+    for anyone logged out, none for a viewer whose flags are cached."""
+    slug = author.write("Cached")
+    post = form(reader.get(f"/article/{slug}"), f"/article/{slug}/comments")
+    post["body"] = "Cached too"
+    post.submit(status=303)
+    for browser in (testapp, reader):
+        first = browser.get(f"/article/{slug}", status=200)
+        queries.reset()
+        again = browser.get(f"/article/{slug}", status=200)
+        assert queries.count == 0, queries.statements
+        assert comments(again) == comments(first) == ["Cached too"]
 
 
 def test_blank_comment_keeps_the_page_and_shows_the_error(author: Browser) -> None:

@@ -8,11 +8,12 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from myapp import identities
 from myapp.api.auth import optional_user, required_user
 from myapp.api.serialize import comment_body
 from myapp.api.validation import validated_body
 from myapp.resources import USER
-from myapp.services import articles, comments, users
+from myapp.services import articles, comments, public
 from myapp.services.errors import NotFound
 
 MAX_ID = 2**63 - 1
@@ -21,10 +22,16 @@ MAX_ID = 2**63 - 1
 @view_config(route_name="api.comments", request_method="GET", renderer="json")
 def list_comments(request: Request) -> dict[str, Any]:
     viewer = optional_user(request)
-    article = articles.get_article(request.dbsession, request.matchdict["slug"])
-    found = comments.for_article(request.dbsession, article)
-    following = users.following_ids(request.dbsession, viewer, {c.author_id for c in found})
-    return {"comments": [comment_body(c, c.author_id in following) for c in found]}
+    # Both cached: the article (its id; a 404 for no such slug) and its comments.
+    article = public.article(request.dbreads, request.cache, request.matchdict["slug"])
+    found = comments.public_list(request.dbreads, request.cache, article["id"])
+    session = identities.flags_session(request, viewer)
+    token = identities.flags_token(request, viewer)
+    return {
+        "comments": comments.personalise(
+            session, viewer, article["id"], found, request.cache, token
+        )
+    }
 
 
 @view_config(route_name="api.comments", request_method="POST", renderer="json", permission=USER)

@@ -21,14 +21,13 @@ MAX_ID = 2**63 - 1
 
 
 def _page(request: Request, comment_form: dict[str, Any] | None = None) -> dict[str, Any]:
-    slug = request.matchdict["slug"]
-    data, body_html = reads.article(request, slug)
-    article = articles.get_article(request.dbsession, slug)
+    view = reads.article(request, request.matchdict["slug"])
+    data = view.article
     viewer = request.identity
     return {
         "article": data,
-        "body_html": body_html,
-        "comments": comments.for_article(request.dbsession, article),
+        "body_html": view.body_html,
+        "comments": view.comments,
         "is_author": viewer is not None and viewer.username == data["author"]["username"],
         "comment_form": comment_form or {"body": "", "errors": []},
     }

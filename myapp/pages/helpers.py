@@ -163,9 +163,6 @@ class Helpers:
     def date(self, value: str | datetime) -> str:
         return display_date(value)
 
-    def iso(self, value: str | datetime) -> str:
-        return value if isinstance(value, str) else value.isoformat()
-
     @cached_property
     def here(self) -> str:
         """This page's path and query: where forms come back to."""

@@ -14,6 +14,8 @@ Cache keys (see myapp.cache for the regions):
   :class:`Page` — ``lists`` is bumped by any write that can change a list
   (article, tags, favourites);
 * ``tags``      ``{lists}:all``;
+* ``comments``  ``{article id}`` — an article's comments (myapp.services.comments),
+  recording the ``people`` generation as ``articles`` entries do;
 * ``flags``     ``{viewer id}:{token}:{ids}`` — one viewer's flags for the
   articles and authors of one page; the token is the viewer's flags token
   (generation ``flags:{id}``, read with the viewer's identity, see
@@ -39,7 +41,7 @@ from sqlalchemy.orm import Session
 from myapp import db_reads, identities
 from myapp.cache import Cache, Pending
 from myapp.db_reads import Reader, dialect_name
-from myapp.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from myapp.models import Article, ArticleTag, Comment, Favorite, Follow, Tag, User
 from myapp.services import articles, markdown, pagejson, paging
 from myapp.services.articles import ArticleRow, Filters
 from myapp.services.errors import NotFound
@@ -345,6 +347,9 @@ def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
                 pending.generations.update(identities.flags_generations(obj.user_id))
         elif isinstance(obj, Follow):
             pending.generations.update(identities.flags_generations(obj.follower_id))
+        elif isinstance(obj, Comment):
+            # The article's comment list (myapp.services.comments).
+            pending.add("comments", str(obj.article_id))
         elif isinstance(obj, Tag):
             pending.generations.add("lists")
         elif isinstance(obj, User):
