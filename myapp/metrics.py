@@ -34,7 +34,7 @@ from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 Handler = Callable[[Request], Response]
 
@@ -45,13 +45,20 @@ LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# Per database server: ``server`` is "primary" or a read replica's name
+# ("replica-1", ... in the order of DATABASE_REPLICA_URLS).
 POOL_CHECKED_OUT = Gauge(
-    "conduit_db_pool_checked_out", "Connections in use", multiprocess_mode="livesum"
+    "conduit_db_pool_checked_out", "Connections in use", ["server"], multiprocess_mode="livesum"
 )
 POOL_OVERFLOW = Gauge(
-    "conduit_db_pool_overflow", "Connections beyond pool_size", multiprocess_mode="livesum"
+    "conduit_db_pool_overflow",
+    "Connections beyond pool_size",
+    ["server"],
+    multiprocess_mode="livesum",
 )
-POOL_SIZE = Gauge("conduit_db_pool_size", "Configured pool size", multiprocess_mode="livesum")
+POOL_SIZE = Gauge(
+    "conduit_db_pool_size", "Configured pool size", ["server"], multiprocess_mode="livesum"
+)
 CACHE = Counter("conduit_cache_events_total", "Cache events", ["region", "event"])
 JOBS = Counter("conduit_jobs_total", "Background jobs", ["task", "event"])
 STATEMENTS = Counter("conduit_db_statements_total", "SQL statements sent to the database")
@@ -78,21 +85,34 @@ class _CacheDeltas:
                 self.seen[key] = total
 
 
+def engines(registry: Registry) -> dict[str, Engine]:
+    """The process's engines by server: the primary and each read replica."""
+    found = {"primary": registry["db_engine"]}
+    router = registry.get("db_router")
+    if router is not None:
+        found.update((replica.name, replica.engine) for replica in router.replicas)
+    return found
+
+
 def _pool_syncer(registry: Registry) -> Callable[[], None]:
-    """Sets the pool gauges from the engine's pool, when they changed (each
-    set is a locked write to the multiprocess file)."""
-    pool: Any = registry["db_engine"].pool
-    last: list[tuple[int, int, int]] = []
+    """Sets each server's pool gauges from its engine's pool, when they
+    changed (each set is a locked write to the multiprocess file)."""
+    watched: list[tuple[Any, tuple[Any, Any, Any], list[tuple[int, int, int]]]] = []
+    for server, engine in engines(registry).items():
+        pool: Any = engine.pool
+        if not hasattr(pool, "checkedout"):  # SQLite's pools keep no counts
+            continue
+        gauges = (POOL_CHECKED_OUT, POOL_OVERFLOW, POOL_SIZE)
+        watched.append((pool, tuple(g.labels(server=server) for g in gauges), []))  # type: ignore[arg-type]
 
     def sync() -> None:
-        if not hasattr(pool, "checkedout"):
-            return
-        now = (pool.checkedout(), max(pool.overflow(), 0), pool.size())
-        if not last or last[0] != now:
-            POOL_CHECKED_OUT.set(now[0])
-            POOL_OVERFLOW.set(now[1])
-            POOL_SIZE.set(now[2])
-            last[:] = [now]
+        for pool, (checked_out, overflow, size), last in watched:
+            now = (pool.checkedout(), max(pool.overflow(), 0), pool.size())
+            if not last or last[0] != now:
+                checked_out.set(now[0])
+                overflow.set(now[1])
+                size.set(now[2])
+                last[:] = [now]
 
     return sync
 
@@ -106,8 +126,9 @@ def metrics_tween_factory(handler: Handler, registry: Registry) -> Handler:
     sync_pool = _pool_syncer(registry)
     cache = registry.get("cache")
     # Statements per request = this counter / requests (the benchmarks use it).
-    if not event.contains(registry["db_engine"], "before_cursor_execute", _count_statement):
-        event.listen(registry["db_engine"], "before_cursor_execute", _count_statement)
+    for engine in engines(registry).values():  # the replicas' statements count too
+        if not event.contains(engine, "before_cursor_execute", _count_statement):
+            event.listen(engine, "before_cursor_execute", _count_statement)
 
     # The labelled children by (route, method, status): labels() parses its
     # arguments on every call, a few percent of a cached request.

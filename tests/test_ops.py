@@ -66,7 +66,8 @@ def test_metrics_count_requests_pool_and_cache(api: Api) -> None:
     assert 'conduit_http_requests_total{method="GET",route="api.tags",status="200"}' in text
     assert 'conduit_http_requests_total{method="POST",route="api.users",status="201"}' in text
     assert "conduit_http_request_duration_seconds_bucket" in text
-    assert "conduit_db_pool_checked_out" in text
+    assert 'conduit_db_pool_checked_out{server="primary"}' in text
+    assert 'conduit_db_pool_size{server="primary"}' in text
     assert 'conduit_cache_events_total{event="hits",region="views"}' in text
 
 

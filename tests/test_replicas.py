@@ -10,6 +10,7 @@ the port of the connection it was sent on.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
@@ -186,6 +187,26 @@ def test_reads_go_to_the_replica_and_writes_to_the_primary(servers: Servers, app
     res, ports = app.served_by(lambda: app.api.get(f"/api/articles/{slug}"))
     assert res.json["article"]["tagList"] == ["routing"]
     assert ports == {replica}
+
+
+def _statements_sent(app: App) -> float:
+    text = app.api.app.get("/metrics").text
+    found = re.search(r"^conduit_db_statements_total (\S+)$", text, re.MULTILINE)
+    assert found, text
+    return float(found.group(1))
+
+
+def test_metrics_cover_the_replica(servers: Servers, app: App) -> None:
+    """/metrics: each server's pool, and the statements sent to replicas."""
+    app.api.get("/api/tags")
+    before = _statements_sent(app)
+    res, ports = app.served_by(lambda: app.api.get("/api/articles?limit=5"))
+    assert res.status_code == 200 and ports == {servers.replica.port}
+    assert _statements_sent(app) - before >= len(app.ports) > 0
+    text = app.api.app.get("/metrics").text
+    for server in ("primary", "replica-1"):
+        assert f'conduit_db_pool_size{{server="{server}"}}' in text
+        assert f'conduit_db_pool_checked_out{{server="{server}"}}' in text
 
 
 def test_read_your_writes(servers: Servers, app: App) -> None:
