@@ -53,9 +53,15 @@ PY
 "$BIN/myapp-initdb" production.ini ${CLUSTER_INITDB_ARGS:-} >> "$DIR/logs/initdb.log" 2>&1
 
 # The connection budget (myapp.db_budget): every web worker has its own pool,
-# so tell the app how many processes share the database; it refuses to start
-# when their pools could exceed max_connections (docs/database.md).
-export DB_EXPECTED_PROCESSES=${DB_EXPECTED_PROCESSES:-$((REPLICAS * WEB_CONCURRENCY))}
+# and so has each pool process of the Celery worker (and beat), so tell the
+# app how many processes share the database; it refuses to start when their
+# pools could exceed max_connections (docs/database.md).
+jobs_processes=0
+if [ "${CLUSTER_JOBS:-1}" = 1 ]; then
+    WORKER_CONCURRENCY=${CLUSTER_WORKER_CONCURRENCY:-$(nproc)}
+    jobs_processes=$((WORKER_CONCURRENCY + 1))
+fi
+export DB_EXPECTED_PROCESSES=${DB_EXPECTED_PROCESSES:-$((REPLICAS * WEB_CONCURRENCY + jobs_processes))}
 
 # PGBOUNCER=1: PgBouncer (Debian's package) in transaction pooling between
 # the replicas and Postgres, on 127.0.0.1:${PGBOUNCER_PORT:-6432}. Migrations
@@ -138,7 +144,7 @@ if [ "${CLUSTER_JOBS:-1}" = 1 ]; then
     PROMETHEUS_MULTIPROC_DIR="$DIR/metrics-1" \
     setsid nice -n "${CLUSTER_WORKER_NICE:-10}" \
         "$BIN/celery" -A myapp.tasks worker --ini production.ini --loglevel INFO \
-        --pidfile "$DIR/pids/worker.pid" >> "$DIR/logs/worker.log" 2>&1 < /dev/null &
+        --concurrency "$WORKER_CONCURRENCY" --pidfile "$DIR/pids/worker.pid" >> "$DIR/logs/worker.log" 2>&1 < /dev/null &
     setsid "$BIN/celery" -A myapp.tasks beat --ini production.ini --loglevel INFO \
         --schedule "$DIR/beat-schedule" --pidfile "$DIR/pids/beat.pid" \
         >> "$DIR/logs/beat.log" 2>&1 < /dev/null &

@@ -1,4 +1,5 @@
-"""List endpoints cost a fixed number of SQL statements, whatever the page size.
+"""List endpoints and pages cost a fixed number of SQL statements, whatever
+the page size.
 
 ``queries`` counts the statements sent on the test's connection, which the
 app's sessions share (savepoints are not counted).
@@ -10,12 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import webtest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from myapp.models import Article, ArticleTag, Comment, Favorite, Follow, Tag, User
 from myapp.models.meta import utcnow
 from tests.conftest import Api, QueryCounter
+from tests.pages_support import Browser
 
 ARTICLES = 25
 # One statement for the page (author and the viewer's flags joined), one for
@@ -130,3 +133,58 @@ def test_an_anonymous_list_page_is_one_statement(
     statements, got = count(api, queries, url, None)
     assert got == 20
     assert statements == 1, queries.statements
+
+
+# -- the HTML pages ---------------------------------------------------------------
+
+# Each pair: a page of ten articles and a page of the same list with fewer.
+PAGES = [
+    ("/", "/?page=3"),
+    ("/tag/common", "/tag/tag0"),
+    ("/profile/prolific", "/profile/prolific?page=3"),
+    ("/profile/reader/favorites", "/profile/reader/favorites?page=3"),
+]
+PAGE_STATEMENTS = 4  # issue 7: at most 4 for any list, whatever it shows
+PAGE_AUTH_STATEMENTS = 1  # the logged-in visitor's user
+
+
+def page_count(browser: webtest.TestApp, queries: QueryCounter, url: str) -> tuple[int, int]:
+    """Statements for one page on a cold cache, and the articles it shows."""
+    browser.app.registry["cache"].invalidate_all()
+    queries.reset()
+    page = browser.get(url, status=200)
+    return queries.count, len(page.html.select(".article-preview h1"))
+
+
+@pytest.mark.parametrize(("full", "fewer"), PAGES)
+@pytest.mark.parametrize("logged_in", [False, True])
+def test_a_page_costs_the_same_whatever_it_shows(
+    testapp: webtest.TestApp,
+    queries: QueryCounter,
+    many: dict[str, Any],
+    full: str,
+    fewer: str,
+    logged_in: bool,
+) -> None:
+    browser = Browser.new(testapp)
+    if logged_in:
+        browser.login("reader@example.com", "password123")
+    statements, shown = page_count(browser.app, queries, full)
+    fewer_statements, fewer_shown = page_count(browser.app, queries, fewer)
+    assert shown == 10 and 0 < fewer_shown < 10, (shown, fewer_shown)
+    assert statements == fewer_statements, queries.statements
+    limit = PAGE_STATEMENTS + (PAGE_AUTH_STATEMENTS if logged_in else 0)
+    assert statements <= limit, queries.statements
+
+
+def test_the_feed_page_costs_the_same_whatever_it_shows(
+    testapp: webtest.TestApp, queries: QueryCounter, many: dict[str, Any]
+) -> None:
+    browser = Browser.new(testapp)
+    browser.login("reader@example.com", "password123")
+    statements, shown = page_count(browser.app, queries, "/?feed=following")
+    fewer_statements, fewer_shown = page_count(browser.app, queries, "/?feed=following&page=3")
+    assert (shown, fewer_shown) == (10, 5)
+    assert statements == fewer_statements <= PAGE_STATEMENTS + PAGE_AUTH_STATEMENTS, (
+        queries.statements
+    )

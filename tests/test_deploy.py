@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import configparser
 import copy
 import json
 import os
@@ -268,6 +269,46 @@ def check_compose(compose: dict[str, Any], env_names: set[str], web_replicas: in
     update = web.get("update_config", {})
     if update.get("order") != "start-first" or update.get("failure_action") != "rollback":
         bad.append("web update_config must be start-first with failure_action rollback")
+    return bad + _check_compose_budget(services)
+
+
+def _default(value: Any) -> int:
+    """``${NAME:-12}`` -> 12 (a literal as itself)."""
+    found = re.fullmatch(r"\$\{\w+:-(\d+)\}|(\d+)", str(value))
+    assert found, value
+    return int(found.group(1) or found.group(2))
+
+
+def _check_compose_budget(services: dict[str, Any]) -> list[str]:
+    """DB_EXPECTED_PROCESSES covers the processes the file starts, and their
+    pools (production.ini's pool_size + max_overflow) fit in Postgres'
+    max_connections less the reserves (myapp.db_budget)."""
+    env = services["web"]["environment"]
+    if "DB_EXPECTED_PROCESSES" not in env:
+        return ["the app is not told DB_EXPECTED_PROCESSES: the budget is never checked"]
+    expected = _default(env["DB_EXPECTED_PROCESSES"])
+    worker = services["worker"]["command"]
+    started = (
+        services["web"]["deploy"]["replicas"] * _default(env["WEB_CONCURRENCY"])
+        + int(worker[worker.index("--concurrency") + 1])
+        + services["beat"]["deploy"]["replicas"]
+    )
+    bad = []
+    if expected < started:
+        bad.append(f"DB_EXPECTED_PROCESSES {expected} < the {started} processes compose starts")
+    if str(env.get("DB_PGBOUNCER")).lower() != "true":
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read(ds.ROOT / "production.ini")
+        app = ini["app:main"]
+        per_process = int(app["sqlalchemy.pool_size"]) + int(app["sqlalchemy.max_overflow"])
+        command = " ".join(services["postgres"]["command"])
+        found = re.search(r"max_connections=(\d+)", command)
+        limit = int(found.group(1)) if found else 100
+        # Postgres' superuser_reserved_connections (3) and db.connection_reserve (5).
+        if expected * per_process > limit - 3 - 5:
+            bad.append(
+                f"{expected} processes x {per_process} connections > max_connections {limit} - 8"
+            )
     return bad
 
 
@@ -295,6 +336,20 @@ def test_compose_invariants(compose: dict[str, Any]) -> None:
         "beat update_config must be stop-first",
     )
     caught(lambda c: c.update(name="conduit"), "top-level `name:`")
+    env = "environment"
+    caught(
+        lambda c: c[services]["web"][env].update(
+            DB_EXPECTED_PROCESSES="${DB_EXPECTED_PROCESSES:-4}"
+        ),
+        "< the 9 processes compose starts",
+    )
+    caught(
+        lambda c: c[services]["web"][env].update(
+            DB_EXPECTED_PROCESSES="${DB_EXPECTED_PROCESSES:-30}"
+        ),
+        "30 processes x 10 connections > max_connections 200",
+    )
+    caught(lambda c: c[services]["web"][env].pop("DB_EXPECTED_PROCESSES"), "never checked")
     caught(
         lambda c: c[services]["web"].update(depends_on={"migrate": {"condition": "x"}}),
         "web: Swarm only accepts depends_on as a list",
