@@ -97,6 +97,36 @@ def ceiling_ratios(rows: list[dict[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
+def size_ratios(rows: list[dict[str, Any]]) -> str | None:
+    """The scale suite across dataset sizes: each scenario and topology's p50
+    at the largest size against the smallest (issue 7: at most 1.3x)."""
+    rows = [r for r in rows if r["suite"] == "scale"]
+    sizes = sorted({r["articles"] for r in rows})
+    if len(sizes) < 2:
+        return None
+    small, large = sizes[0], sizes[-1]
+    by_run = {(r["scenario"], r["topology"], r["articles"]): r for r in rows}
+    lines = [
+        f"| scenario | topology | p50 ms at {small:,} | p50 ms at {large:,} | ratio "
+        f"| req/s at {small:,} / {large:,} | SQL/req at {large:,} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario, topology in dict.fromkeys((r["scenario"], r["topology"]) for r in rows):
+        first, last = (
+            by_run.get((scenario, topology, small)),
+            by_run.get((scenario, topology, large)),
+        )
+        if first is None or last is None or not first.get("p50_ms"):
+            continue
+        sql = last.get("queries_per_request")
+        lines.append(
+            f"| {scenario} | {topology} | {first['p50_ms']:.2f} | {last['p50_ms']:.2f} "
+            f"| {last['p50_ms'] / first['p50_ms']:.2f}x | {first['rps']:,.1f} / {last['rps']:,.1f} "
+            f"| {'-' if sql is None else f'{sql:.2f}'} |"
+        )
+    return "\n".join(lines)
+
+
 def plot_concurrency(rows: list[dict[str, Any]], out: Path) -> Path | None:
     rows = [r for r in rows if r["suite"] == "concurrency"]
     if not rows:
@@ -140,7 +170,10 @@ def plot_replicas(rows: list[dict[str, Any]], out: Path) -> Path | None:
 
 
 def plot_sizes(rows: list[dict[str, Any]], out: Path) -> Path | None:
-    rows = [r for r in rows if r["suite"] == "scale"]
+    # The database's own cost: app cache off, the largest cluster.
+    rows = [r for r in rows if r["suite"] == "scale" and not r.get("cache", False)]
+    most = max((r.get("replicas", 0) for r in rows), default=0)
+    rows = [r for r in rows if r.get("replicas", 0) == most]
     sizes = sorted({r["articles"] for r in rows})
     if len(sizes) < 2:
         return None
@@ -172,6 +205,9 @@ def write_report(jsonl: Path) -> Path:
     ratios = ceiling_ratios(rows)
     if ratios:
         parts += ["## Share of the bare WSGI ceiling, same shape", "", ratios, ""]
+    sizes = size_ratios(rows)
+    if sizes:
+        parts += ["## Dataset size: the largest against the smallest", "", sizes, ""]
     for plot in (plot_concurrency(rows, out), plot_replicas(rows, out), plot_sizes(rows, out)):
         if plot:
             parts += [f"![{plot.stem}]({plot.name})", ""]

@@ -36,6 +36,7 @@ LIST_PATH = "/api/articles?limit=20"
 LIST = "GET " + LIST_PATH
 HELLO = "bare WSGI hello"
 WRITES = ROOT / "bench" / "wrk" / "writes.lua"
+WRITE_MIX = "write mix (publish, comment, fav/unfav)"
 
 
 def dataset_url(size: int) -> str:
@@ -209,25 +210,41 @@ def suite_replicas(bench: Bench, size: int, url: str) -> None:
         bench.run("replicas", size, cluster, LIST + " (nginx cache)", [LIST_PATH])
 
 
+# The scale suite's topologies at every dataset size: the database's own cost
+# (app cache off) with 3 replicas and with 1, and what the cache leaves of it.
+SCALE_TOPOLOGIES = [
+    Topology(replicas=3, workers=2, cache=False),
+    Topology(replicas=1, workers=2, cache=False),
+    Topology(replicas=3, workers=2, cache=True),
+]
+
+
 def suite_scale(bench: Bench, size: int, url: str) -> None:
-    """Issue 7: the hot reads at this dataset size, cache off (the database's own cost)."""
-    topology = Topology(replicas=3, workers=2, cache=False)
-    with cluster_for(url, topology) as cluster:
-        fx = fixtures(url, cluster.topology.nginx_port)
-        for name, paths, token in [
-            ("GET /api/articles?limit=20", ["/api/articles?limit=20"], None),
-            ("GET /api/articles/feed", ["/api/articles/feed?limit=20"], fx["token"]),
-            ("home page", ["/"], None),
-            ("tag page", [f"/tag/{(fx['tags'] or ['x'])[0]}"], None),
-            ("GET /api/articles?offset=5000", ["/api/articles?limit=20&offset=5000"], None),
-        ]:
-            bench.run("scale", size, cluster, name, paths, token=token)
+    """Issue 7, at every ``--sizes``: anonymous browsing (the API list, the
+    home, article and tag pages, a deep offset), the logged-in feed and the
+    write mix, in each of ``SCALE_TOPOLOGIES``. The report compares each
+    scenario and topology across sizes (bench/report.py ``size_ratios``)."""
+    for topology in SCALE_TOPOLOGIES:
+        with cluster_for(url, topology) as cluster:
+            fx = fixtures(url, cluster.topology.nginx_port)
+            for name, paths, token in [
+                ("GET /api/articles?limit=20", ["/api/articles?limit=20"], None),
+                ("GET /api/articles/feed", ["/api/articles/feed?limit=20"], fx["token"]),
+                ("home page", ["/"], None),
+                ("article page", [f"/article/{s}" for s in fx["slugs"][:20]], None),
+                ("tag page", [f"/tag/{(fx['tags'] or ['x'])[0]}"], None),
+                ("GET /api/articles?offset=5000", ["/api/articles?limit=20&offset=5000"], None),
+            ]:
+                bench.run("scale", size, cluster, name, paths, token=token)
+            if topology.cache and topology.replicas == 3:
+                bench.run("scale", size, cluster, WRITE_MIX, fx["slugs"][:20], connections=8,
+                          warm=False, token=fx["token"], script=WRITES)  # fmt: skip
 
 
 def suite_writes(bench: Bench, size: int, url: str) -> None:
     with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
         fx = fixtures(url, cluster.topology.nginx_port)
-        bench.run("writes", size, cluster, "write mix (publish, comment, fav/unfav)",
+        bench.run("writes", size, cluster, WRITE_MIX,
                   fx["slugs"][:20], connections=8, warm=False, token=fx["token"],
                   script=WRITES)  # fmt: skip
 
@@ -265,7 +282,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--suites", default=",".join(SUITES))
-    parser.add_argument("--sizes", default="10000")
+    parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=1, help="replicas suite: rounds per shape")
     parser.add_argument("--shapes", default="", help="replicas suite: e.g. 3x2,3x1 (default: all)")
