@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from dogpile.cache.api import NO_VALUE
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from myapp.models import Article
 from tests.conftest import Api, QueryCounter
 
 
@@ -173,3 +177,19 @@ def test_writes_and_renames_reach_a_warm_list(api: Api, setup: dict[str, Any]) -
 def test_comments_of_a_missing_article_are_a_404(api: Api) -> None:
     res = api.get("/api/articles/no-such-article/comments", status=404)
     assert res.json == {"errors": {"article": ["not found"]}}
+
+
+def test_deleting_an_article_purges_its_comment_list(
+    api: Api, setup: dict[str, Any], dbsession: Session
+) -> None:
+    """The database deletes the comments (ON DELETE CASCADE), which the flush
+    hook never sees: the article's own deletion purges its list. (SQLite may
+    give a deleted article's id to the next one.)"""
+    slug, author = setup["slug"], setup["author"]["token"]
+    comment(api, slug, setup["reader"]["token"])
+    article_id = dbsession.scalar(select(Article.id).where(Article.slug == slug))
+    api.get(f"/api/articles/{slug}/comments")
+    region = api.app.app.registry["cache"].regions["comments"]
+    assert region.get(str(article_id)) is not NO_VALUE
+    api.delete(f"/api/articles/{slug}", author, status=204)
+    assert region.get(str(article_id)) is NO_VALUE

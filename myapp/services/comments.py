@@ -8,9 +8,13 @@ records the ``people`` generation it was built under (every comment embeds
 its author's profile, as articles do): a rename or new bio makes it stale.
 Adding or deleting a comment purges the article's entry after the commit
 (myapp.services.public.collect), so the writes go through the ORM's unit of
-work, which the flush hook sees. A reader that read just before a commit
-and stores just after its purge leaves a stale list for at most the
-region's expiry (5 minutes), as with the other purged regions.
+work, which the flush hook sees; so does any write to the article (its
+deletion deletes the comments in the database). A reader that read just
+before a commit and stores just after its purge — or read a replica that
+had not replayed the commit yet (myapp.db_replicas) — leaves a stale list
+for at most the region's expiry (5 minutes), as with the other purged
+regions; so do comments written by a release that predates this cache,
+during a rolling deploy.
 """
 
 from __future__ import annotations

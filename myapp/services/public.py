@@ -340,6 +340,11 @@ def collect(session: Session, changed: Iterable[Any], pending: Pending) -> None:
         if isinstance(obj, Article):
             pending.add("articles", *_article_keys(session, obj.id, _old_and_new(obj, "slug")))
             pending.generations.add("lists")
+            if obj.id is not None:
+                # Deleting an article deletes its comments in the database
+                # (ON DELETE CASCADE), unseen here; and SQLite may give its id
+                # to the next article.
+                pending.add("comments", str(obj.id))
         elif isinstance(obj, ArticleTag | Favorite):
             pending.add("articles", *_article_keys(session, obj.article_id))
             pending.generations.add("lists")
