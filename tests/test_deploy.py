@@ -297,19 +297,26 @@ def _check_compose_budget(services: dict[str, Any]) -> list[str]:
     if expected < started:
         bad.append(f"DB_EXPECTED_PROCESSES {expected} < the {started} processes compose starts")
     if str(env.get("DB_PGBOUNCER")).lower() != "true":
-        ini = configparser.ConfigParser(interpolation=None)
-        ini.read(ds.ROOT / "production.ini")
-        app = ini["app:main"]
-        per_process = int(app["sqlalchemy.pool_size"]) + int(app["sqlalchemy.max_overflow"])
-        command = " ".join(services["postgres"]["command"])
-        found = re.search(r"max_connections=(\d+)", command)
-        limit = int(found.group(1)) if found else 100
+        per_process, limit = _per_process(), _max_connections(services)
         # Postgres' superuser_reserved_connections (3) and db.connection_reserve (5).
         if expected * per_process > limit - 3 - 5:
             bad.append(
                 f"{expected} processes x {per_process} connections > max_connections {limit} - 8"
             )
     return bad
+
+
+def _per_process() -> int:
+    """Connections one process may hold: production.ini's pool_size + max_overflow."""
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(ds.ROOT / "production.ini")
+    app = ini["app:main"]
+    return int(app["sqlalchemy.pool_size"]) + int(app["sqlalchemy.max_overflow"])
+
+
+def _max_connections(services: dict[str, Any]) -> int:
+    found = re.search(r"max_connections=(\d+)", " ".join(services["postgres"]["command"]))
+    return int(found.group(1)) if found else 100
 
 
 def _expected_web_replicas() -> int:
@@ -404,7 +411,22 @@ def check_pgbouncer_stack(stack: dict[str, Any], env_names: set[str]) -> list[st
     for variable in services["pgbouncer"]["environment"]:
         if not re.search(rf"\${{{variable}[:}}]", script):
             bad.append(f"pgbouncer sets {variable}, which its entrypoint never reads")
+    bad += _check_pgbouncer_budget(services)
     return bad + check_compose(stack, env_names, _expected_web_replicas())
+
+
+def _check_pgbouncer_budget(services: dict[str, Any]) -> list[str]:
+    """Behind PgBouncer: the processes' pools fit in its max_client_conn, and
+    its server pool in Postgres' max_connections less the reserves."""
+    bouncer = services["pgbouncer"]["environment"]
+    clients, pool = _default(bouncer["MAX_CLIENT_CONN"]), _default(bouncer["POOL_SIZE"])
+    processes = _default(services["web"]["environment"]["DB_EXPECTED_PROCESSES"])
+    bad = []
+    if processes * _per_process() > clients:
+        bad.append(f"{processes} processes' pools exceed PgBouncer's max_client_conn {clients}")
+    if pool > _max_connections(services) - 8:
+        bad.append(f"PgBouncer's pool {pool} exceeds Postgres' max_connections - 8")
+    return bad
 
 
 def test_the_pgbouncer_variant_validates_and_is_safe(compose: dict[str, Any]) -> None:
@@ -429,6 +451,14 @@ def test_the_pgbouncer_variant_validates_and_is_safe(compose: dict[str, Any]) ->
         (
             lambda s: s["services"]["pgbouncer"]["environment"].update(NOT_READ="1"),
             "never reads",
+        ),
+        (
+            lambda s: s["services"]["pgbouncer"]["environment"].update(MAX_CLIENT_CONN="100"),
+            "exceed PgBouncer's max_client_conn 100",
+        ),
+        (
+            lambda s: s["services"]["pgbouncer"]["environment"].update(POOL_SIZE="195"),
+            "PgBouncer's pool 195 exceeds",
         ),
     ]:
         broken = copy.deepcopy(stack)

@@ -12,9 +12,11 @@ set -euo pipefail
 : "${DB_PASSWORD:?set DB_PASSWORD}"
 conf=/etc/pgbouncer
 # userlist.txt holds the password in clear: PgBouncer needs it to log in to
-# Postgres with SCRAM for the client. Readable by PgBouncer's user only.
-umask 077
-printf '"%s" "%s"\n' "${DB_USER:-conduit}" "$DB_PASSWORD" > "$conf/userlist.txt"
+# Postgres with SCRAM for the client. Readable by PgBouncer's user only (the
+# package made the file group-readable). A " inside a quoted field is doubled.
+user=${DB_USER:-conduit}
+printf '"%s" "%s"\n' "${user//\"/\"\"}" "${DB_PASSWORD//\"/\"\"}" > "$conf/userlist.txt"
+chmod 600 "$conf/userlist.txt"
 cat > "$conf/pgbouncer.ini" <<INI
 [databases]
 * = host=${DB_HOST:-postgres} port=${DB_PORT:-5432}
@@ -28,7 +30,8 @@ auth_file = $conf/userlist.txt
 pool_mode = transaction
 default_pool_size = ${POOL_SIZE:-20}
 max_client_conn = ${MAX_CLIENT_CONN:-1000}
-admin_users = ${DB_USER:-conduit}
-stats_users = ${DB_USER:-conduit}
+; SHOW STATS/POOLS for the app's role (docker/ci/checks.py reads them); no
+; admin_users: the app's credentials must not PAUSE or SHUTDOWN the pooler.
+stats_users = $user
 INI
 exec pgbouncer "$conf/pgbouncer.ini"
