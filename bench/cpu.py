@@ -39,15 +39,20 @@ def snapshot() -> Counter[str]:
         fields = stat[stat.rindex(")") + 2 :].split()
         for group, names in GROUPS.items():
             if name in names:
-                ticks[group] += (int(fields[11]) + int(fields[12])) / hz
+                # utime + stime, and cutime + cstime: the children it has
+                # reaped (a gunicorn worker recycled by max_requests, a
+                # Postgres backend whose connection closed), which would
+                # otherwise vanish from the sum when they exit mid-run.
+                ticks[group] += sum(int(value) for value in fields[11:15]) / hz
     return ticks
 
 
 def per_request(before: Counter[str], after: Counter[str], requests: int) -> dict[str, float]:
     """Milliseconds of CPU per request by group, between two snapshots.
 
-    A process that exited between them is not counted (its CPU is lost),
-    and one that started counts from zero: measure steady states only.
+    A process that exited between them counts through its parent (which
+    reaped it: gunicorn's master, the postmaster), as long as the parent
+    is in the group; one that started counts from zero.
     """
     if requests <= 0:
         return {}

@@ -32,13 +32,17 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = dict[str, str]
 
 
+def _environ_key(name: str) -> str:
+    """A header's WSGI environ key (Content-Type and -Length have no HTTP_)."""
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+
+
 def environ(path: str, headers: Headers | None = None) -> dict[str, Any]:
     """A GET of ``path`` (with its query string) and ``headers`` as gunicorn
     passes it on."""
     path_info, _, query = path.partition("?")
-    extra = {
-        f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()
-    }
+    extra = {_environ_key(name): value for name, value in (headers or {}).items()}
     return extra | {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path_info,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
 
@@ -86,3 +87,22 @@ def test_a_busy_process_is_counted() -> None:
     finally:
         cpu.GROUPS = groups
     assert spent >= 0.1
+
+
+@pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
+def test_a_child_that_exits_stays_counted_through_its_parent() -> None:
+    """A recycled gunicorn worker's CPU: once reaped, it is the parent's cutime."""
+    own = (cpu.PROC / "self" / "stat").read_text()
+    name = own[own.index("(") + 1 : own.rindex(")")]
+    groups = cpu.GROUPS
+    try:
+        cpu.GROUPS = {**groups, "self": (name,)}
+        before = cpu.snapshot()
+        child = subprocess.run(
+            ["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], check=True
+        )
+        assert child.returncode == 0
+        spent = cpu.snapshot()["self"] - before["self"]
+    finally:
+        cpu.GROUPS = groups
+    assert spent >= 0.05

@@ -33,6 +33,7 @@ def test_headers_go_into_the_environ_as_gunicorn_names_them() -> None:
     environ = inprocess.environ("/", {name: value, "Authorization": "Token t"})
     assert environ["HTTP_X_REQUEST_ID"] == "abc"
     assert environ["HTTP_AUTHORIZATION"] == "Token t"
+    assert inprocess.environ("/", {"Content-Type": "text/plain"})["CONTENT_TYPE"] == "text/plain"
     with pytest.raises(Exception, match="not a header"):
         inprocess.header_of("no colon")
 
