@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -71,38 +73,37 @@ def test_each_run_is_a_share_of_the_ceiling_of_its_own_shape() -> None:
     assert table.splitlines()[-1] == "| 1 x 2 | list | 3 | 25.0% | 20.0% - 30.0% |"
 
 
-@pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
-def test_a_busy_process_is_counted() -> None:
-    """Our own CPU shows up under a group when the group names us."""
+@contextmanager
+def counting_self() -> Iterator[None]:
+    """cpu.GROUPS with one more group, "self": this process, by its name."""
     own = (cpu.PROC / "self" / "stat").read_text()
     name = own[own.index("(") + 1 : own.rindex(")")]
     groups = cpu.GROUPS
+    cpu.GROUPS = {**groups, "self": (name,)}
     try:
-        cpu.GROUPS = {**groups, "self": (name,)}
+        yield
+    finally:
+        cpu.GROUPS = groups
+
+
+@pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
+def test_a_busy_process_is_counted() -> None:
+    """Our own CPU shows up under a group when the group names us."""
+    with counting_self():
         before = cpu.snapshot()
         end = time.process_time() + 0.2
         while time.process_time() < end:
             pass
         spent = cpu.snapshot()["self"] - before["self"]
-    finally:
-        cpu.GROUPS = groups
     assert spent >= 0.1
 
 
 @pytest.mark.skipif(not cpu.PROC.is_dir(), reason="needs Linux /proc")
 def test_a_child_that_exits_stays_counted_through_its_parent() -> None:
     """A recycled gunicorn worker's CPU: once reaped, it is the parent's cutime."""
-    own = (cpu.PROC / "self" / "stat").read_text()
-    name = own[own.index("(") + 1 : own.rindex(")")]
-    groups = cpu.GROUPS
-    try:
-        cpu.GROUPS = {**groups, "self": (name,)}
+    with counting_self():
         before = cpu.snapshot()
-        child = subprocess.run(
-            ["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], check=True
-        )
-        assert child.returncode == 0
+        loop = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"
+        subprocess.run(["sh", "-c", loop], check=True)
         spent = cpu.snapshot()["self"] - before["self"]
-    finally:
-        cpu.GROUPS = groups
     assert spent >= 0.05
