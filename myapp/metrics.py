@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -35,6 +35,8 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
 from sqlalchemy import Engine, event
+
+from myapp.cache import RegionStats
 
 Handler = Callable[[Request], Response]
 
@@ -70,19 +72,35 @@ def job_event(task: str, event: str) -> None:
 
 
 class _CacheDeltas:
-    """Turns the cache's in-process totals into counter increments."""
+    """Turns the cache's in-process totals into counter increments.
+
+    Called after every request: a region whose totals did not move costs
+    one tuple comparison, and each counter's labelled child is looked up
+    once (``labels()`` parses its arguments on every call).
+    """
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], int] = {}
+        self.seen: dict[str, tuple[int, ...]] = {}
+        self.children: dict[tuple[str, str], Any] = {}
 
-    def sync(self, report: dict[str, dict[str, int]]) -> None:
-        for region, stats in report.items():
-            for kind, total in stats.items():
-                key = (region, kind)
-                delta = total - self.seen.get(key, 0)
-                if delta > 0:
-                    CACHE.labels(region=region, event=kind).inc(delta)
-                self.seen[key] = total
+    def sync(self, stats: Mapping[str, RegionStats]) -> None:
+        for region, counts in stats.items():
+            now = counts.totals()
+            last = self.seen.get(region)
+            if now == last:
+                continue
+            for kind, total, before in zip(RegionStats.KINDS, now, last or NO_EVENTS, strict=True):
+                if total > before:
+                    child = self.children.get((region, kind))
+                    if child is None:
+                        child = self.children[(region, kind)] = CACHE.labels(
+                            region=region, event=kind
+                        )
+                    child.inc(total - before)
+            self.seen[region] = now
+
+
+NO_EVENTS = (0,) * len(RegionStats.KINDS)
 
 
 def engines(registry: Registry) -> dict[str, Engine]:
@@ -154,7 +172,7 @@ def metrics_tween_factory(handler: Handler, registry: Registry) -> Handler:
             child[1].inc()
             sync_pool()
             if cache is not None and cache.enabled:
-                cache_deltas.sync(cache.report())
+                cache_deltas.sync(cache.stats)
 
     return metrics_tween
 

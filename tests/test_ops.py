@@ -6,8 +6,11 @@ import socket
 from typing import Any
 
 import webtest
+from prometheus_client import REGISTRY
 
+from myapp.cache import RegionStats
 from myapp.config import configure
+from myapp.metrics import _CacheDeltas
 from tests.conftest import Api
 
 
@@ -75,3 +78,21 @@ def test_urls_that_are_not_utf8_are_a_400_everywhere(testapp: webtest.TestApp) -
     for url in ("/%ff", "/profile/%ff", "/article/%ED%A0%80", "/tag/x?page=%ff"):
         assert testapp.get(url, status=400).headers["X-Replica"]
     assert testapp.get("/api/articles/%ff", status=400).json["errors"]["url"]
+
+
+def test_cache_events_become_counter_increments() -> None:
+    """Each region's new events since the last request, once each."""
+
+    def counted(event: str) -> float:
+        labels = {"region": "test-region", "event": event}
+        return REGISTRY.get_sample_value("conduit_cache_events_total", labels) or 0.0
+
+    deltas, stats = _CacheDeltas(), RegionStats()
+    hits, misses = counted("hits"), counted("misses")
+    stats.hits, stats.misses = 3, 1
+    deltas.sync({"test-region": stats})
+    deltas.sync({"test-region": stats})  # nothing new: nothing counted
+    stats.hits = 5
+    deltas.sync({"test-region": stats})
+    assert (counted("hits") - hits, counted("misses") - misses) == (5, 1)
+    assert counted("purges") == 0
