@@ -77,6 +77,7 @@ cluster-down:
 bench: install nginx
 	$(BIN)/pip install -q -e '.[bench]'
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	command -v pgbouncer >/dev/null || (apt-get update && apt-get install -y pgbouncer)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 ## compose-test: docker-compose.yml for real (podman here): build, up, check, down

@@ -17,6 +17,7 @@ GROUPS = {
     "postgres": ("postgres",),
     "nginx": ("nginx",),
     "redis": ("redis-server",),
+    "pgbouncer": ("pgbouncer",),
     "wrk": ("wrk",),
 }
 PROC = Path("/proc")

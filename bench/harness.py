@@ -34,6 +34,8 @@ class Topology:
     # Nginx's micro-cache: off, since the app behind Nginx is what is measured,
     # but for the run that shows what the micro-cache adds.
     nginx_cache: bool = False
+    # PgBouncer (transaction pooling) between the replicas and Postgres.
+    pgbouncer: bool = False
     base_port: int = 6801
     nginx_port: int = 8099
 
@@ -41,6 +43,7 @@ class Topology:
         app = "hello" if self.app else "conduit"
         cache = "cache on" if self.cache else "cache off"
         edge = ", nginx micro-cache" if self.nginx_cache else ""
+        edge += ", PgBouncer" if self.pgbouncer else ""
         return f"{app}, {self.replicas} replica(s) x {self.workers} workers, {cache}{edge}"
 
 
@@ -69,6 +72,8 @@ class Cluster:
             LOG_LEVEL="warning",
         )
         self.env["CLUSTER_JOBS"] = "0"
+        if t.pgbouncer:
+            self.env.update(PGBOUNCER="1", PGBOUNCER_PORT=str(t.base_port - 100))
         if t.app:
             self.env["CLUSTER_APP"] = t.app
 

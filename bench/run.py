@@ -1,6 +1,6 @@
 """``make bench``: every scaling strategy's effect, measured.
 
-    .venv/bin/python -m bench.run [--suites cache,replicas,scale,writes,concurrency]
+    .venv/bin/python -m bench.run [--suites cache,replicas,scale,writes,pooling,concurrency,jobs]
                                   [--sizes 10000,1000000] [--seconds 10]
                                   [--repeat 3] [--shapes 3x2,3x1]
 
@@ -241,6 +241,22 @@ def suite_scale(bench: Bench, size: int, url: str) -> None:
                           warm=False, token=fx["token"], script=WRITES)  # fmt: skip
 
 
+def suite_pooling(bench: Bench, size: int, url: str) -> None:
+    """Issue 7: what PgBouncer (transaction pooling) costs per request: the
+    uncached list, the feed and the write mix straight to Postgres and
+    through PgBouncer, 3 x 2. Behind it the app gives up server-side
+    prepared statements and reads without a transaction (docs/database.md)."""
+    for pgbouncer in (False, True):
+        topology = Topology(replicas=3, workers=2, cache=False, pgbouncer=pgbouncer)
+        with cluster_for(url, topology) as cluster:
+            fx = fixtures(url, cluster.topology.nginx_port)
+            bench.run("pooling", size, cluster, LIST, [LIST_PATH])
+            bench.run("pooling", size, cluster, "GET /api/articles/feed",
+                      ["/api/articles/feed?limit=20"], token=fx["token"])  # fmt: skip
+            bench.run("pooling", size, cluster, WRITE_MIX, fx["slugs"][:20], connections=8,
+                      warm=False, token=fx["token"], script=WRITES)  # fmt: skip
+
+
 def suite_writes(bench: Bench, size: int, url: str) -> None:
     with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
         fx = fixtures(url, cluster.topology.nginx_port)
@@ -272,6 +288,7 @@ SUITES = {
     "replicas": suite_replicas,
     "scale": suite_scale,
     "writes": suite_writes,
+    "pooling": suite_pooling,
     "concurrency": suite_concurrency,
     "jobs": suite_jobs,
 }
