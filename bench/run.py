@@ -220,6 +220,13 @@ def suite_replicas(bench: Bench, size: int, url: str) -> None:
         bench.run("replicas", size, cluster, LIST + " (nginx cache)", [LIST_PATH])
 
 
+def write_mix(bench: Bench, suite: str, size: int, cluster: Cluster, fx: dict[str, Any]) -> None:
+    """Publish, comment, favourite and unfavourite (bench/wrk/writes.lua) as
+    the fixtures' reader, on the newest seeded articles; 8 connections."""
+    bench.run(suite, size, cluster, WRITE_MIX, fx["slugs"][:20], connections=8, warm=False,
+              token=fx["token"], script=WRITES)  # fmt: skip
+
+
 # The scale suite's topologies at every dataset size: the database's own cost
 # (app cache off) with 3 replicas and with 1, and what the cache leaves of it.
 SCALE_TOPOLOGIES = [
@@ -247,8 +254,7 @@ def suite_scale(bench: Bench, size: int, url: str) -> None:
             ]:
                 bench.run("scale", size, cluster, name, paths, token=token)
             if topology.cache and topology.replicas == 3:
-                bench.run("scale", size, cluster, WRITE_MIX, fx["slugs"][:20], connections=8,
-                          warm=False, token=fx["token"], script=WRITES)  # fmt: skip
+                write_mix(bench, "scale", size, cluster, fx)
 
 
 def suite_pooling(bench: Bench, size: int, url: str) -> None:
@@ -263,16 +269,13 @@ def suite_pooling(bench: Bench, size: int, url: str) -> None:
             bench.run("pooling", size, cluster, LIST, [LIST_PATH])
             bench.run("pooling", size, cluster, "GET /api/articles/feed",
                       ["/api/articles/feed?limit=20"], token=fx["token"])  # fmt: skip
-            bench.run("pooling", size, cluster, WRITE_MIX, fx["slugs"][:20], connections=8,
-                      warm=False, token=fx["token"], script=WRITES)  # fmt: skip
+            write_mix(bench, "pooling", size, cluster, fx)
 
 
 def suite_writes(bench: Bench, size: int, url: str) -> None:
     with cluster_for(url, Topology(replicas=3, workers=2)) as cluster:
         fx = fixtures(url, cluster.topology.nginx_port)
-        bench.run("writes", size, cluster, WRITE_MIX,
-                  fx["slugs"][:20], connections=8, warm=False, token=fx["token"],
-                  script=WRITES)  # fmt: skip
+        write_mix(bench, "writes", size, cluster, fx)
 
 
 def suite_concurrency(bench: Bench, size: int, url: str) -> None:

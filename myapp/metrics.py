@@ -71,6 +71,9 @@ def job_event(task: str, event: str) -> None:
     JOBS.labels(task=task, event=event).inc()
 
 
+NO_EVENTS = (0,) * len(RegionStats.KINDS)  # a region's totals before its first event
+
+
 class _CacheDeltas:
     """Turns the cache's in-process totals into counter increments.
 
@@ -100,9 +103,6 @@ class _CacheDeltas:
             self.seen[region] = now
 
 
-NO_EVENTS = (0,) * len(RegionStats.KINDS)
-
-
 def engines(registry: Registry) -> dict[str, Engine]:
     """The process's engines by server: the primary and each read replica."""
     found = {"primary": registry["db_engine"]}
@@ -120,8 +120,12 @@ def _pool_syncer(registry: Registry) -> Callable[[], None]:
         pool: Any = engine.pool
         if not hasattr(pool, "checkedout"):  # SQLite's pools keep no counts
             continue
-        gauges = (POOL_CHECKED_OUT, POOL_OVERFLOW, POOL_SIZE)
-        watched.append((pool, tuple(g.labels(server=server) for g in gauges), []))  # type: ignore[arg-type]
+        gauges = (
+            POOL_CHECKED_OUT.labels(server=server),
+            POOL_OVERFLOW.labels(server=server),
+            POOL_SIZE.labels(server=server),
+        )
+        watched.append((pool, gauges, []))
 
     def sync() -> None:
         for pool, (checked_out, overflow, size), last in watched:

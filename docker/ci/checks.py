@@ -21,8 +21,8 @@ Every wait has a deadline; the first failed check stops the run (exit 1).
 5. /static/ is served by nginx itself (no replica header, immutable);
 6. with EXPECT_PGBOUNCER=1 (docker/compose.pgbouncer.yml): every client
    connection Postgres has to the app's database comes from the pgbouncer
-   container, and PgBouncer's own counters show the transactions that a
-   burst of API reads through nginx made.
+   container, and PgBouncer's own counters show the transactions of
+   articles published through nginx.
 """
 
 from __future__ import annotations
